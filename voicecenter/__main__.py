@@ -1,0 +1,5 @@
+import sys
+
+from voicecenter.cli import main
+
+sys.exit(main())

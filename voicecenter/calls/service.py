@@ -1,0 +1,135 @@
+"""The voice channel: incoming calls from the worker pool to flows and back.
+
+It decides, per incoming call, which flow runs (entry points by called
+number), keeps the live sessions, and when a worker is lost it ends that
+worker's calls in the store with the reason before the pool refills the slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+from ..flows.context import CallEnded, FlowContext
+from ..flows.model import Flow
+from ..flows.runner import run_flow
+from ..media.worker_link import WorkerLink
+from .journal import CallJournal
+from .session import CallSession
+
+log = logging.getLogger("voicecenter.calls")
+
+_USER_PART = re.compile(r"sips?:([^@;>]+)@")
+
+
+def called_number(to_uri: str) -> str:
+    """The user part of a SIP URI ('"100" <sip:100@host>' -> '100')."""
+    match = _USER_PART.search(to_uri)
+    return match.group(1) if match else ""
+
+
+class VoiceService:
+    def __init__(self, journal: CallJournal, flows: dict[str, Flow],
+                 entry_points: dict[str, str], sounds: Path, retry_after: int = 5) -> None:
+        self.journal = journal
+        self.flows = flows
+        self.entry_points = entry_points
+        self.sounds = sounds
+        self.retry_after = retry_after
+        self.sessions: dict[tuple[int, int], CallSession] = {}
+        self.by_id: dict[str, CallSession] = {}
+        self.draining = False
+
+    # -- pool callbacks ---------------------------------------------------
+    async def on_worker_event(self, link: WorkerLink, message: dict[str, Any]) -> None:
+        if message["type"] == "call.incoming":
+            await self._incoming(link, message)
+            return
+        session = self.sessions.get((link.worker_id, message["call"]))
+        if session is None:
+            return
+        await session.on_event(message)
+        if session.ended.is_set():
+            self.sessions.pop((link.worker_id, session.number), None)
+
+    async def on_worker_lost(self, worker_id: int, reason: str) -> None:
+        lost = [s for (w, _), s in self.sessions.items() if w == worker_id]
+        for session in lost:
+            await session.finish(f"media worker lost: {reason}")
+            self.sessions.pop((worker_id, session.number), None)
+        # Calls the store still holds open on that worker (e.g. mid-setup) end too.
+        ended = await self.journal.ended_on_worker(worker_id, f"media worker lost: {reason}")
+        log.warning("worker=%d lost (%s): ended %d calls", worker_id, reason,
+                    len(set(ended) | {s.call_id for s in lost}))
+
+    # -- calls ------------------------------------------------------------
+    async def _incoming(self, link: WorkerLink, message: dict[str, Any]) -> None:
+        call_id = uuid.uuid4().hex
+        number = called_number(message["to"])
+        info = {
+            "sip_call_id": message["sip_call_id"],
+            "from": message["from"],
+            "to": message["to"],
+            "called_number": number,
+        }
+        session = CallSession(call_id, link, message["call"], self.journal, info)
+        flow = self.flows.get(self.entry_points.get(number, ""))
+        info["flow"] = flow.name if flow else None
+        await self.journal.created(call_id, link.worker_id, info)
+        log.info("call=%s worker=%d incoming to %s from %s", call_id, link.worker_id,
+                 number, message["from"])
+        if self.draining:
+            await self._refuse(session, 503, "server shutting down")
+            return
+        if flow is None:
+            await self._refuse(session, 404, f"no entry point for {number!r}")
+            return
+        self.sessions[(link.worker_id, message["call"])] = session
+        self.by_id[call_id] = session
+        session.task = asyncio.create_task(self._run(session, flow), name=f"call-{call_id}")
+
+    async def _refuse(self, session: CallSession, code: int, why: str) -> None:
+        log.info("call=%s refused %d: %s", session.call_id, code, why)
+        with contextlib.suppress(CallEnded, Exception):
+            await session.reject(code, self.retry_after if code == 503 else None)
+        await session.finish(f"refused {code}: {why}")
+
+    async def _run(self, session: CallSession, flow: Flow) -> None:
+        ctx = FlowContext(call=session, sounds=self.sounds)
+        try:
+            await run_flow(flow, ctx)
+            if not session.ended.is_set():
+                await session.hangup()
+        except CallEnded:
+            pass
+        except Exception:
+            log.exception("call=%s flow %s crashed", session.call_id, flow.name)
+            with contextlib.suppress(Exception):
+                await session.hangup()
+        finally:
+            self.by_id.pop(session.call_id, None)
+
+    async def drain(self, timeout_s: float = 3.0) -> None:
+        """Refuse new calls, hang up live ones politely, wait for them to end."""
+        self.draining = True
+        live = [s for s in self.sessions.values() if not s.ended.is_set()]
+        log.info("draining %d live calls", len(live))
+        for session in live:
+            if session.task is not None:
+                session.task.cancel()
+
+        async def hang(session: CallSession) -> None:
+            with contextlib.suppress(Exception):
+                await session.hangup(None if session.answered else 503)
+
+        await asyncio.gather(*(hang(s) for s in live))
+        waits = [asyncio.create_task(s.ended.wait()) for s in live]
+        if waits:
+            await asyncio.wait(waits, timeout=timeout_s)
+        for session in live:
+            await session.finish("server shutdown")

@@ -1,0 +1,205 @@
+"""Configuration: YAML files validated at start, with environment overrides.
+
+A bad value must stop the server with one line that names the file, the key
+and (where YAML tells it) the line, because a contact center that starts with
+a half-understood configuration drops calls later, far from the cause.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .yaml_lines import KeyLines, YamlSyntaxError, line_of, load_with_lines
+
+ENV_PREFIX = "VOICECENTER__"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "voicecenter.yaml"
+
+
+class ConfigError(Exception):
+    """A configuration problem, already phrased for the operator."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SipSettings(_Section):
+    address: str = "127.0.0.1"
+    port: int = Field(5060, ge=1, le=65535)
+    websocket_port: int = Field(8088, ge=1, le=65535)
+    domain: str = "127.0.0.1"
+    # Kamailio child processes per transport; 4 keeps 2 cores busy without thrashing.
+    children: int = Field(4, ge=1, le=64)
+    retry_after_seconds: int = Field(5, ge=1, le=3600)
+    kamailio_binary: str = "/usr/sbin/kamailio"
+
+
+class MediaSettings(_Section):
+    workers: int = Field(8, ge=1, le=500)
+    address: str = "127.0.0.1"
+    sip_port_base: int = Field(5100, ge=1024, le=65000)
+    rtp_port_base: int = Field(20000, ge=1024, le=65000)
+    rtp_ports_per_worker: int = Field(40, ge=8, le=2000)
+    # How often a worker polls pjsua2 for events: 20 ms keeps DTMF and
+    # playback timing tight while an idle worker stays well under 1 % of a core.
+    poll_interval_ms: int = Field(20, ge=1, le=200)
+    control_host: str = "127.0.0.1"
+    control_port: int = Field(8090, ge=1, le=65535)
+    # A worker that stops answering heartbeats for this long is declared dead.
+    heartbeat_timeout_ms: int = Field(800, ge=100, le=10000)
+    restart_delay_ms: int = Field(100, ge=0, le=10000)
+
+    @model_validator(mode="after")
+    def _ports_fit(self) -> MediaSettings:
+        top = self.rtp_port_base + self.workers * self.rtp_ports_per_worker
+        if top > 65535:
+            raise ValueError(
+                f"RTP ports run past 65535 ({self.workers} workers x "
+                f"{self.rtp_ports_per_worker} from {self.rtp_port_base})"
+            )
+        if self.sip_port_base + self.workers > 65535:
+            raise ValueError("worker SIP ports run past 65535")
+        return self
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+
+
+class MqttSettings(_Section):
+    # When url is empty, `serve` runs its own Mosquitto on host:port.
+    url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    topic_prefix: str = "voicecenter"
+    mosquitto_binary: str = "/usr/sbin/mosquitto"
+
+    @field_validator("url")
+    @classmethod
+    def _url_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("mqtt://", "mqtts://")):
+            raise ValueError("must start with mqtt:// or mqtts://")
+        return value or None
+
+
+class StoreSettings(_Section):
+    # Relative sqlite paths are resolved against paths.data_dir.
+    url: str = "sqlite+aiosqlite:///voicecenter.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must be a sqlite+aiosqlite:// or postgresql+asyncpg:// URL")
+        return value
+
+
+class PathSettings(_Section):
+    data_dir: Path = Path("var")
+    sounds: Path = Path("sounds")
+    flows: Path = Path("ivr_flows")
+    recordings: Path = Path("var/recordings")
+
+
+class Settings(_Section):
+    sip: SipSettings = SipSettings()
+    media: MediaSettings = MediaSettings()
+    http: HttpSettings = HttpSettings()
+    mqtt: MqttSettings = MqttSettings()
+    store: StoreSettings = StoreSettings()
+    paths: PathSettings = PathSettings()
+    # Called number (user part of the Request-URI) -> flow name in paths.flows.
+    entry_points: dict[str, str] = {"100": "digits_demo"}
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    source: Path | None = None
+
+    def resolve(self, base: Path) -> Settings:
+        """Make relative paths absolute against the directory the config lives in."""
+        paths = self.paths.model_copy(
+            update={
+                name: (value if value.is_absolute() else (base / value).resolve())
+                for name, value in self.paths.model_dump().items()
+            }
+        )
+        store = self.store
+        prefix = "sqlite+aiosqlite:///"
+        if store.url.startswith(prefix) and not store.url.startswith(prefix + "/"):
+            target = paths.data_dir / store.url[len(prefix) :]
+            store = store.model_copy(update={"url": f"{prefix}{target}"})
+        return self.model_copy(update={"paths": paths, "store": store})
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        prefix = "sqlite+aiosqlite:///"
+        return Path(self.store.url[len(prefix) :]) if self.store.url.startswith(prefix) else None
+
+
+def _load_yaml(path: Path) -> tuple[dict[str, Any], KeyLines]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from exc
+    try:
+        data, lines = load_with_lines(text)
+    except YamlSyntaxError as exc:
+        where = f":{exc.line}" if exc.line else ""
+        raise ConfigError(f"{path}{where}: invalid YAML: {exc}") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the configuration must be a mapping of sections")
+    return data, lines
+
+
+def _apply_env(data: dict[str, Any], environ: dict[str, str]) -> list[str]:
+    """Apply VOICECENTER__SECTION__KEY=value overrides (secrets stay out of files)."""
+    applied = []
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if not keys:
+            continue
+        node = data
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"environment {name}: {key} is not a section")
+        node[keys[-1]] = yaml.safe_load(value) if value else None
+        applied.append(name)
+    return applied
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Read, override from the environment, validate; raise ConfigError with file:line."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    data, lines = _load_yaml(path)
+    env_names = _apply_env(data, dict(os.environ if environ is None else environ))
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        loc = tuple(error["loc"])
+        key = ".".join(str(part) for part in loc) or "(top)"
+        line = line_of(data, lines, loc)
+        where = f"{path}:{line}" if line else str(path)
+        origin = ""
+        env_key = ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+        if env_key in env_names:
+            origin = f" (from environment {env_key})"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        raise ConfigError(f"{where}: {key}: {message}{origin}") from exc
+    return settings.model_copy(update={"source": path}).resolve(path.parent.parent
+                                                               if path.parent.name == "config"
+                                                               else path.parent)
