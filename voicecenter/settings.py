@@ -51,8 +51,10 @@ class MediaSettings(_Section):
     poll_interval_ms: int = Field(20, ge=1, le=200)
     control_host: str = "127.0.0.1"
     control_port: int = Field(8090, ge=1, le=65535)
-    # A worker that stops answering heartbeats for this long is declared dead.
-    heartbeat_timeout_ms: int = Field(800, ge=100, le=10000)
+    # A worker that exits or drops its connection is lost at once; one that is
+    # alive but silent (hung) this long is killed. Long enough that a loaded
+    # machine never kills a busy worker holding live calls.
+    heartbeat_timeout_ms: int = Field(3000, ge=300, le=60000)
     restart_delay_ms: int = Field(100, ge=0, le=10000)
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ import logging
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -46,6 +47,7 @@ class WorkerSlot:
         self.restarts = 0
         self.ready = asyncio.Event()
         self.lost_reported = False
+        self.output: deque[str] = deque(maxlen=20)
 
 
 class WorkerPool:
@@ -122,6 +124,7 @@ class WorkerPool:
     async def _spawn(self, slot: WorkerSlot) -> None:
         slot.ready.clear()
         slot.lost_reported = False
+        slot.output.clear()
         cmd = [
             sys.executable, "-m", "voicecenter.media.worker",
             "--worker", str(slot.index),
@@ -145,7 +148,9 @@ class WorkerPool:
     async def _pipe_output(self, slot: WorkerSlot, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
         while line := await proc.stdout.readline():
-            log.debug("worker=%d %s", slot.index, line.decode(errors="replace").rstrip())
+            text = line.decode(errors="replace").rstrip()
+            slot.output.append(text)
+            log.debug("worker=%d %s", slot.index, text)
 
     async def _wait_exit(self, slot: WorkerSlot, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
@@ -171,6 +176,8 @@ class WorkerPool:
         if self.stopping:
             return
         log.warning("worker=%d lost: %s", slot.index, reason)
+        for text in slot.output:
+            log.warning("worker=%d output: %s", slot.index, text)
         await self.on_lost(slot.index, reason)
         await asyncio.sleep(self.settings.restart_delay_ms / 1000)
         if not self.stopping:
@@ -178,11 +185,23 @@ class WorkerPool:
             await self._spawn(slot)
 
     async def _watchdog(self) -> None:
-        """Kill workers whose heartbeats stopped (hung in pjsua2, stopped by a signal)."""
+        """Kill workers whose heartbeats stopped (hung in pjsua2, stopped by a signal).
+
+        Silence only counts while this loop could listen: after the control
+        plane itself stalled, every worker looks silent, so that round is skipped.
+        """
         limit = self.settings.heartbeat_timeout_ms / 1000
+        tick = 0.1
+        last = time.monotonic()
         while True:
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(tick)
             now = time.monotonic()
+            stalled, last = now - last > tick + 0.25, now
+            if stalled:
+                for slot in self.slots:
+                    if slot.link is not None:
+                        slot.link.last_seen = max(slot.link.last_seen, now - tick)
+                continue
             for slot in self.slots:
                 link, proc = slot.link, slot.process
                 if link and proc and slot.ready.is_set() and now - link.last_seen > limit:

@@ -10,6 +10,7 @@ up its calls and exits rather than hold calls nobody drives.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import select
@@ -190,6 +191,7 @@ class MediaWorker:
         self.commands.clear()
         self.account.shutdown()
         del self.account
+        gc.collect()  # a pjsua2 Call still alive at libDestroy aborts the process
         self.ep.libDestroy()
         self.sock.close()
 

@@ -1,0 +1,59 @@
+"""/agents: the same agent management as `voicecenter agents`, for pages and scripts."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..store.errors import AgentExists, InvalidAgent, NoSuchAgent
+from .errors import ApiError, bad_request, json_body, not_found
+from .keys import SERVICES
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/agents")
+async def list_agents(request: web.Request) -> web.Response:
+    agents = await request.app[SERVICES].store.agents.list()
+    return web.json_response({"items": [a.to_dict() for a in agents]})
+
+
+@routes.post("/agents")
+async def add_agent(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    services = request.app[SERVICES]
+    name, password = body.get("name"), body.get("password")
+    skills = body.get("skills", {})
+    if not isinstance(name, str) or not isinstance(password, str):
+        raise bad_request("name and password are required strings")
+    if not isinstance(skills, dict):
+        raise bad_request("skills must be an object of skill name -> level")
+    try:
+        agent = await services.store.agents.add(
+            name, password, skills, services.settings.sip.domain,
+            display_name=body.get("display_name"),
+        )
+    except AgentExists as exc:
+        raise ApiError(409, "agent-exists", f"agent {name!r} already exists") from exc
+    except InvalidAgent as exc:
+        raise bad_request(str(exc)) from exc
+    return web.json_response(agent.to_dict(), status=201)
+
+
+@routes.get("/agents/{name}")
+async def get_agent(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    try:
+        agent = await request.app[SERVICES].store.agents.get(name)
+    except NoSuchAgent as exc:
+        raise not_found("no-such-agent", f"no agent {name!r}") from exc
+    return web.json_response(agent.to_dict())
+
+
+@routes.delete("/agents/{name}")
+async def remove_agent(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    try:
+        await request.app[SERVICES].store.agents.remove(name)
+    except NoSuchAgent as exc:
+        raise not_found("no-such-agent", f"no agent {name!r}") from exc
+    return web.Response(status=204)

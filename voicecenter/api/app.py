@@ -1,0 +1,28 @@
+"""create_app: the one aiohttp application factory, used by serve and by tests."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from . import agents, calls, health
+from .errors import error_middleware
+from .keys import SERVICES
+from .openapi import DOCUMENT
+
+if TYPE_CHECKING:
+    from ..server import Services
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(DOCUMENT)
+
+
+def create_app(services: Services) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
+    app[SERVICES] = services
+    app.router.add_get("/openapi.json", openapi)
+    for module in (health, calls, agents):
+        app.router.add_routes(module.routes)
+    return app

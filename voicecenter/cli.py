@@ -1,0 +1,133 @@
+"""`voicecenter` command line: serve, agents, calls, flows.
+
+Administrators of telephony servers expect to manage agents from a shell, so
+the agent commands work on the store directly, with or without a running
+server (the SIP edge reads credentials from the store on every REGISTER).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .settings import ConfigError, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(Path(args.config) if args.config else None)
+    if getattr(args, "workers", None) is not None:
+        if args.workers < 1:
+            raise ConfigError("--workers: must be at least 1")
+        media = settings.media.model_copy(update={"workers": args.workers})
+        settings = settings.model_copy(update={"media": media})
+    return settings
+
+
+def _parse_skills(text: str) -> dict[str, int]:
+    skills: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, level = item.partition(":")
+        if not name or not level.isdigit() or not 0 <= int(level) <= 10:
+            raise argparse.ArgumentTypeError(
+                f"bad skill {item!r}: expected NAME:LEVEL with LEVEL 0-10, e.g. sales:5"
+            )
+        skills[name] = int(level)
+    return skills
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="voicecenter", description="Open-source contact-center server."
+    )
+    parser.add_argument("--version", action="version", version=f"voicecenter {__version__}")
+    parser.add_argument("--config", help="configuration file (default config/voicecenter.yaml)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = sub.add_parser("serve", help="run the server (SIP edge, media workers, API)")
+    serve.add_argument("--config", default=argparse.SUPPRESS, help="configuration file")
+    serve.add_argument("--workers", type=int, help="size of the media-worker pool")
+
+    agents = sub.add_parser("agents", help="manage agents (SIP credentials, skills)")
+    agents_sub = agents.add_subparsers(dest="action", metavar="ACTION", required=True)
+    add = agents_sub.add_parser("add", help="create an agent")
+    add.add_argument("name", help="agent name, also the SIP user name")
+    add.add_argument("--password", required=True, help="SIP password")
+    add.add_argument("--skills", type=_parse_skills, default={},
+                     help="skills with levels, e.g. sales:5,support:3")
+    add.add_argument("--display-name", default=None)
+    agents_sub.add_parser("list", help="list agents")
+    remove = agents_sub.add_parser("remove", help="delete an agent")
+    remove.add_argument("name")
+
+    calls = sub.add_parser("calls", help="look at calls in the store")
+    calls_sub = calls.add_subparsers(dest="action", metavar="ACTION", required=True)
+    calls_list = calls_sub.add_parser("list", help="recent calls")
+    calls_list.add_argument("--limit", type=int, default=20)
+    show = calls_sub.add_parser("show", help="one call with its timeline")
+    show.add_argument("call_id")
+
+    flows = sub.add_parser("flows", help="IVR flow tools")
+    flows_sub = flows.add_subparsers(dest="action", metavar="ACTION", required=True)
+    flows_sub.add_parser("check", help="validate every flow; errors as file:line")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except ConfigError as exc:
+        print(f"voicecenter: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level, stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.command == "serve":
+        return _serve(settings)
+    if args.command == "flows":
+        return _flows_check(settings)
+    from .admin import run_admin
+
+    return asyncio.run(run_admin(settings, args, _print))
+
+
+def _serve(settings: Settings) -> int:
+    from .deps import missing
+    from .server import serve
+
+    problems = missing(settings)
+    for line in problems:
+        print(f"voicecenter: {line}", file=sys.stderr)
+    if problems:
+        return 3
+    return asyncio.run(serve(settings))
+
+
+def _flows_check(settings: Settings) -> int:
+    from .flows.loader import load_flows
+
+    flows, errors = load_flows(settings.paths.flows)
+    for error in errors:
+        print(error)
+    for number, name in settings.entry_points.items():
+        if name not in flows:
+            print(f"{settings.source}: entry point {number} names unknown flow {name!r}")
+            errors.append(name)
+    print(f"{len(flows)} flows ok, {len(errors)} with errors", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
