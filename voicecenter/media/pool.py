@@ -231,7 +231,13 @@ class WorkerPool:
             await self.on_ready(link)
         proc = slot.process
         await link.read_events(self.on_event)
-        if proc is not None:
+        if proc is None:
+            return
+        # A dying worker's socket closes a moment before its exit status is
+        # known; wait for the status, which says why (signal, exit code).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(proc.wait()), 0.3)
+        if proc.returncode is None:
             await self._lost(slot, proc, "worker connection closed")
 
     def _spawn_task(self, coro: Awaitable[Any]) -> None:

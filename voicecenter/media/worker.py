@@ -150,9 +150,11 @@ class MediaWorker:
             elif kind == "_eof":
                 self.commands.on_eof(fields["call"], fields["play"])
             else:
-                self.send(kind, **fields)
                 if kind == "call.state" and fields["state"] == "disconnected":
+                    # Stats and releases first: the control plane closes the
+                    # call's record when it reads the disconnect.
                     self.forget(fields["call"])
+                self.send(kind, **fields)
 
     def forget(self, number: int) -> None:
         call = self.calls.pop(number, None)

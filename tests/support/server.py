@@ -1,0 +1,169 @@
+"""Run a real `voicecenter serve` for tests and benchmarks.
+
+The server runs as its own process with a generated configuration on ports
+apart from the demo's, exactly as an operator would start it, so a test sees
+the same Kamailio, workers, broker and API that production does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class ServerPorts:
+    sip: int = 5090
+    websocket: int = 8089
+    http: int = 8081
+    mqtt: int = 1884
+    control: int = 8092
+    worker_sip_base: int = 5600
+    rtp_base: int = 30000
+
+
+@dataclass
+class ServerProcess:
+    workdir: Path
+    workers: int = 4
+    ports: ServerPorts = field(default_factory=ServerPorts)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "config" / "voicecenter.yaml"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "serve.log"
+
+    @property
+    def sip_target(self) -> str:
+        return f"127.0.0.1:{self.ports.sip}"
+
+    @property
+    def db_path(self) -> Path:
+        return self.workdir / "var" / "voicecenter.db"
+
+    def config(self) -> dict[str, Any]:
+        p = self.ports
+        config: dict[str, Any] = {
+            "sip": {"address": "127.0.0.1", "port": p.sip, "websocket_port": p.websocket},
+            "media": {"workers": self.workers, "sip_port_base": p.worker_sip_base,
+                      "rtp_port_base": p.rtp_base, "control_port": p.control},
+            "http": {"host": "127.0.0.1", "port": p.http},
+            "mqtt": {"host": "127.0.0.1", "port": p.mqtt},
+            "paths": {"data_dir": str(self.workdir / "var"), "sounds": str(ROOT / "sounds"),
+                      "flows": str(ROOT / "ivr_flows"),
+                      "recordings": str(self.workdir / "var" / "recordings")},
+            "log_level": "INFO",
+        }
+        for section, values in self.overrides.items():
+            if isinstance(values, dict):
+                config.setdefault(section, {}).update(values)
+            else:
+                config[section] = values
+        return config
+
+    def start(self, timeout_s: float = 40.0) -> ServerProcess:
+        self.config_path.parent.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(yaml.safe_dump(self.config()))
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "voicecenter", "serve", "--config", str(self.config_path)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"serve exited with {self.process.returncode}:\n{self.tail()}")
+            try:
+                health = self.get("/health")
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.2)
+                continue
+            if health.get("sip_edge") and all(w["ready"] for w in health["workers"]):
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"serve not ready in {timeout_s} s:\n{self.tail()}")
+
+    def stop(self, timeout_s: float = 20.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise
+
+    def get(self, path: str) -> Any:
+        url = f"http://127.0.0.1:{self.ports.http}{path}"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())
+
+    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.ports.http}{path}", data=data,
+                                     method=method, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def calls(self, limit: int = 100) -> list[dict[str, Any]]:
+        return self.get(f"/calls?limit={limit}")["items"]
+
+    def call(self, call_id: str) -> dict[str, Any]:
+        return self.get(f"/calls/{call_id}")
+
+    def wait_for(self, predicate: Any, timeout_s: float = 10.0, interval: float = 0.1) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"condition not met in {timeout_s} s")
+            time.sleep(interval)
+
+    def tail(self, lines: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def child_pids(self) -> list[int]:
+        """Every process below the server (workers, Kamailio, Mosquitto...)."""
+        if self.process is None:
+            return []
+        found, queue = [], [self.process.pid]
+        while queue:
+            pid = queue.pop()
+            try:
+                children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                found.append(child)
+                queue.append(child)
+        return found
