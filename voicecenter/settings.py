@@ -49,6 +49,9 @@ class MediaSettings(_Section):
     # How often a worker polls pjsua2 for events: 20 ms keeps DTMF and
     # playback timing tight while an idle worker stays well under 1 % of a core.
     poll_interval_ms: int = Field(20, ge=1, le=200)
+    # Conference-bridge rate. 8000 halves the mixing and resampling cost for
+    # G.711 callers; 16000 keeps wideband (G.722) browser legs wideband.
+    clock_rate: Literal[8000, 16000] = 8000
     control_host: str = "127.0.0.1"
     control_port: int = Field(8090, ge=1, le=65535)
     # A worker that exits or drops its connection is lost at once; one that is

@@ -24,6 +24,7 @@ import secrets
 import socket
 from pathlib import Path
 
+from voicecenter.children import die_with_parent
 from voicecenter.settings import MqttSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -161,6 +162,7 @@ class MosquittoBroker:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,  # a Ctrl-C meant for us is ours to pass on
+            preexec_fn=die_with_parent,
         )
         self._stderr_task = asyncio.create_task(self._read_stderr(self._process))
         try:

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..children import die_with_parent
 from ..edge.targets import WorkerTarget
 from ..settings import MediaSettings
 from .worker_link import WorkerLink
@@ -134,11 +135,14 @@ class WorkerPool:
             "--rtp-port", str(slot.rtp_port),
             "--rtp-range", str(self.settings.rtp_ports_per_worker),
             "--poll-ms", str(self.settings.poll_interval_ms),
+            "--clock-rate", str(self.settings.clock_rate),
             "--pj-log-level", str(self.pj_log_level),
         ]
         proc = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C for serve must not kill workers under it
+            preexec_fn=die_with_parent,
         )
         slot.process = proc
         log.info("worker=%d started pid=%d sip_port=%d", slot.index, proc.pid, slot.sip_port)

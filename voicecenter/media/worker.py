@@ -208,12 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rtp-range", type=int, default=40)
     parser.add_argument("--poll-ms", type=int, default=20)
     parser.add_argument("--pj-log-level", type=int, default=1)
+    parser.add_argument("--clock-rate", type=int, choices=(8000, 16000), default=8000)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
     host, _, port = args.control.rpartition(":")
     options = EndpointOptions(args.address, args.sip_port, args.rtp_port, args.rtp_range,
-                              args.pj_log_level)
+                              args.pj_log_level, args.clock_rate)
     worker = MediaWorker(args.worker, (host, int(port)), options, args.poll_ms)
 
     def stop(_signum: int, _frame: object) -> None:
