@@ -19,6 +19,21 @@ class CollectResult:
     reason: str  # max_digits | terminator | timeout | inter_digit | hangup
 
 
+@dataclass(frozen=True)
+class SpeechResult:
+    """What the caller said, as the speech service heard it.
+
+    reason: "recognized" (text holds the final result), "no_input" (no speech
+    before the timeout), "unavailable" (no speech service: flows fall back to
+    DTMF) or "error". Matching text to a menu's options is the node's job.
+    """
+
+    text: str
+    confidence: float
+    reason: str
+    words: tuple[dict[str, Any], ...] = ()
+
+
 class CallControl(Protocol):
     """The voice operations a flow can ask for; a media worker carries them out."""
 
@@ -30,6 +45,15 @@ class CallControl(Protocol):
 
     async def collect(self, max_digits: int, timeout_ms: int, inter_digit_ms: int,
                       terminator: str, flush: bool = False) -> CollectResult: ...
+
+    async def listen(self, phrases: list[str] | None, timeout_ms: int = 5000,
+                     max_speech_ms: int = 10000, end_silence_ms: int = 700,
+                     prompt: list[Path] | None = None) -> SpeechResult:
+        """Recognize one utterance; phrases restrict it to a grammar (None: free speech).
+
+        With a prompt, the prompt plays while listening and speech stops it (barge-in).
+        """
+        ...
 
     async def hangup(self) -> None: ...
 
