@@ -190,3 +190,17 @@ def test_unknown_number_is_refused_and_recorded(server: ServerProcess) -> None:
     call = finished(server, summary["id"])
     assert call["end_reason"].startswith("refused 404")
     assert call["flow"] is None
+
+
+def test_sip_info_digits_are_collected_too(server: ServerProcess) -> None:
+    before = call_ids(server)
+    result = SippRun("uac_info_digits.xml", server.sip_target, recv_timeout_ms=20000,
+                     timeout_s=40).run()
+    assert result.ok, result.describe()
+    (summary,) = new_calls(server, before)
+    call = finished(server, summary["id"])
+    dtmf = [(e["data"]["digit"], e["data"]["method"]) for e in call["timeline"]
+            if e["kind"] == "dtmf.received"]
+    assert dtmf == [("9", "info"), ("8", "info"), ("#", "info")]
+    (collected,) = [e["data"] for e in call["timeline"] if e["kind"] == "flow.input"]
+    assert collected == {"node": "digits", "digits": "98", "reason": "terminator"}

@@ -17,6 +17,7 @@ from typing import Any
 
 from . import __version__
 from .settings import ConfigError, Settings, load_settings
+from .store.agents import MAX_SKILL_LEVEL
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -33,9 +34,10 @@ def _parse_skills(text: str) -> dict[str, int]:
     skills: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, _, level = item.partition(":")
-        if not name or not level.isdigit() or not 0 <= int(level) <= 10:
+        if not name or not level.isdigit() or not 0 <= int(level) <= MAX_SKILL_LEVEL:
             raise argparse.ArgumentTypeError(
-                f"bad skill {item!r}: expected NAME:LEVEL with LEVEL 0-10, e.g. sales:5"
+                f"bad skill {item!r}: expected NAME:LEVEL with LEVEL 0-{MAX_SKILL_LEVEL}, "
+                "e.g. sales:5"
             )
         skills[name] = int(level)
     return skills

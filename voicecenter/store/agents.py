@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # Also a SIP user part and an MQTT topic level: no '@', ':', '/', '+', '#', spaces.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-MAX_SKILL_LEVEL = 100
+MAX_SKILL_LEVEL = 10
 
 
 def sip_ha1(username: str, realm: str, password: str) -> str:
