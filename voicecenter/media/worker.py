@@ -30,7 +30,7 @@ from .worker_commands import CommandError, CommandHandler
 
 log = logging.getLogger("voicecenter.media.worker")
 
-HEARTBEAT_S = 0.2
+HEARTBEAT_S = 1.0
 # A call the control plane never answers or rejects is refused, not left ringing.
 UNHANDLED_CALL_S = 8.0
 

@@ -13,7 +13,9 @@ from . import protocol
 
 log = logging.getLogger("voicecenter.media.link")
 
-COMMAND_TIMEOUT_S = 3.0
+# A dead worker is noticed by its exit, its socket or its heartbeats; this only
+# bounds a command on a live but overloaded worker, which must not end calls early.
+COMMAND_TIMEOUT_S = 10.0
 
 
 class WorkerUnavailable(Exception):
