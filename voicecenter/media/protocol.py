@@ -37,6 +37,11 @@ COMMANDS: dict[str, dict[str, type]] = {
     "stop_record": {"id": _INT, "call": _INT},
     "stats": {"id": _INT, "call": _INT},
     "hangup": {"id": _INT, "call": _INT},
+    "dial": {"id": _INT, "to": _STR},
+    "bridge": {"id": _INT, "call": _INT, "other": _INT},
+    "unbridge": {"id": _INT, "call": _INT, "other": _INT},
+    "listen": {"id": _INT, "call": _INT, "url": _STR},
+    "stop_listen": {"id": _INT, "call": _INT},
     "shutdown": {"id": _INT},
 }
 
@@ -52,6 +57,10 @@ EVENTS: dict[str, dict[str, type]] = {
     "collect.done": {"call": _INT, "collect": _INT, "digits": _STR, "reason": _STR},
     "record.stopped": {"call": _INT, "path": _STR},
     "media.stats": {"call": _INT},
+    "speech.started": {"call": _INT, "listen": _INT},
+    "speech.partial": {"call": _INT, "listen": _INT, "text": _STR},
+    "speech.final": {"call": _INT, "listen": _INT, "text": _STR, "reason": _STR},
+    "speech.error": {"call": _INT, "listen": _INT, "error": _STR},
     "log": {"level": _STR, "message": _STR},
 }
 

@@ -15,7 +15,9 @@ from typing import Any
 
 import pjsua2 as pj
 
+from ..speech.listener import Listener
 from .protocol import DTMF_DIGITS
+from .speech_tap import SpeechTap
 
 _STATE_NAMES = {
     pj.PJSIP_INV_STATE_NULL: "null",
@@ -72,6 +74,10 @@ class CallMedia:
     collect: Collect | None = None
     typed_ahead: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
+    # The caller's audio on its way to the speech service (listen).
+    listener: Listener | None = None
+    tap: SpeechTap | None = None
+    bridged: set[int] = field(default_factory=set)
 
 
 class WorkerCall(pj.Call):

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
+from ..speech.listener import Listener, ListenParams
+from . import worker_legs
+from .speech_tap import SpeechTap, SpeechThread, make_emit
 from .worker_call import Collect, Player, WorkerCall
 
 if TYPE_CHECKING:
@@ -33,12 +36,18 @@ class CommandError(Exception):
 class CommandHandler:
     def __init__(self, worker: MediaWorker) -> None:
         self.worker = worker
+        self.speech = SpeechThread()
 
     def run(self, command: dict[str, Any]) -> dict[str, Any] | None:
         kind = command["type"]
         if kind == "shutdown":
             self.worker.running = False
             return None
+        if kind == "dial":
+            try:
+                return worker_legs.dial(self.worker, command)
+            except worker_legs.LegError as exc:
+                raise CommandError(exc.code, str(exc)) from exc
         call = self.worker.calls.get(command["call"])
         if call is None:
             raise CommandError("no-such-call", f"call {command['call']} is not on this worker")
@@ -74,6 +83,18 @@ class CommandHandler:
             prm.statusCode = code
         call.answered = True
         call.hangup(prm)
+
+    def do_bridge(self, call: WorkerCall, command: dict[str, Any]) -> None:
+        try:
+            worker_legs.bridge(self.worker, call, command)
+        except worker_legs.LegError as exc:
+            raise CommandError(exc.code, str(exc)) from exc
+
+    def do_unbridge(self, call: WorkerCall, command: dict[str, Any]) -> None:
+        try:
+            worker_legs.unbridge(self.worker, call, command)
+        except worker_legs.LegError as exc:
+            raise CommandError(exc.code, str(exc)) from exc
 
     @staticmethod
     def _answer(call: WorkerCall, code: int) -> None:
@@ -184,6 +205,54 @@ class CommandHandler:
             collect = call.media.collect
             if collect is not None and now >= collect.deadline:
                 self._finish_collect(call, "timeout" if not collect.digits else "inter_digit")
+            if call.media.listener is not None and call.media.listener.done:
+                self._stop_listener(call, "")
+
+    # -- speech -----------------------------------------------------------
+    def do_listen(self, call: WorkerCall, command: dict[str, Any]) -> None:
+        audio = call.audio()
+        if audio is None:
+            raise CommandError("no-media", "call has no active audio")
+        phrases = command.get("phrases")
+        if phrases is not None and not (
+            isinstance(phrases, list) and all(isinstance(p, str) for p in phrases)
+        ):
+            raise CommandError("invalid-phrases", "phrases must be a list of strings")
+        rate = int(command.get("sample_rate", 16000))
+        if rate not in (8000, 16000):
+            raise CommandError("invalid-sample-rate", "sample_rate must be 8000 or 16000")
+        self._stop_listener(call, "replaced")
+        params = ListenParams(
+            url=command["url"], sample_rate=rate, phrases=phrases,
+            timeout_ms=int(command.get("timeout_ms", 5000)),
+            max_speech_ms=int(command.get("max_speech_ms", 10000)),
+            end_silence_ms=int(command.get("end_silence_ms", 700)),
+        )
+        listener = Listener(call.number, command["id"], params, make_emit(self.worker.sink))
+        tap = SpeechTap(listener.frames, rate)
+        audio.startTransmit(tap)
+        call.media.listener, call.media.tap = listener, tap
+        self.speech.start(listener)
+
+    def do_stop_listen(self, call: WorkerCall, command: dict[str, Any]) -> None:
+        if call.media.listener is None:
+            raise CommandError("not-listening", "call is not listening")
+        self._stop_listener(call, "stopped")
+
+    def _stop_listener(self, call: WorkerCall, reason: str) -> None:
+        """Disconnect the tap here, on the main thread; the stream ends on its own thread."""
+        listener, call.media.listener = call.media.listener, None
+        tap, call.media.tap = call.media.tap, None
+        if listener is not None and reason and not listener.done:
+            listener.stop(reason)
+        if tap is not None:
+            audio = call.audio()
+            if audio is not None:
+                try:
+                    audio.stopTransmit(tap)
+                except pj.Error:
+                    pass
+            del tap  # the port leaves the bridge with its last reference
 
     # -- recording --------------------------------------------------------
     def do_record(self, call: WorkerCall, command: dict[str, Any]) -> None:
@@ -221,11 +290,14 @@ class CommandHandler:
     # -- teardown ---------------------------------------------------------
     def release(self, call: WorkerCall) -> None:
         """Free a finished call's media so nothing references pjsua2 objects."""
+        worker_legs.release_bridges(self.worker, call)
         if call.media.player is not None:
             self._stop_player(call, "hangup")
         if call.media.collect is not None:
             self._finish_collect(call, "hangup")
         self._stop_recorder(call)
+        self._stop_listener(call, "hangup")
 
     def clear(self) -> None:
+        self.speech.stop()
         log.info("worker=%s media released", self.worker.worker_id)
