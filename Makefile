@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := python3 python3-venv python3-dev gcc kamailio kamailio-sqlite-modules \
+APT_PACKAGES := python3 python3-venv python3-dev gcc kamailio kamailio-sqlite-modules graphviz \
 	kamailio-extra-modules kamailio-websocket-modules mosquitto sip-tester baresip \
 	espeak-ng sox ffmpeg sqlite3
 STAMP := $(VENV)/.installed

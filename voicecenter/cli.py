@@ -74,9 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     show = calls_sub.add_parser("show", help="one call with its timeline")
     show.add_argument("call_id")
 
-    flows = sub.add_parser("flows", help="IVR flow tools")
-    flows_sub = flows.add_subparsers(dest="action", metavar="ACTION", required=True)
-    flows_sub.add_parser("check", help="validate every flow; errors as file:line")
+    sub.add_parser("doctor", help="check programs, configuration and the speech model")
+    from .flows.cli import add_customer_commands, add_flow_commands
+
+    add_flow_commands(sub)
+    add_customer_commands(sub)
     return parser
 
 
@@ -94,8 +96,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "serve":
         return _serve(settings)
+    if args.command == "doctor":
+        return _doctor(settings)
+    if args.command == "customers":
+        from .flows.cli import run_customer_command
+
+        return run_customer_command(settings, args)
     if args.command == "flows":
-        return _flows_check(settings)
+        from .flows.cli import run_flow_command
+
+        return run_flow_command(settings, args)
     from .admin import run_admin
 
     return asyncio.run(run_admin(settings, args, _print))
@@ -113,18 +123,29 @@ def _serve(settings: Settings) -> int:
     return asyncio.run(serve(settings))
 
 
-def _flows_check(settings: Settings) -> int:
-    from .flows.loader import load_flows
+def _doctor(settings: Settings) -> int:
+    """What an operator checks first: programs, config, and which speech model is in use."""
+    from .deps import missing
+    from .speech.model import ModelError, describe_model, resolve_model_path
 
-    flows, errors = load_flows(settings.paths.flows)
-    for error in errors:
-        print(error)
-    for number, name in settings.entry_points.items():
-        if name not in flows:
-            print(f"{settings.source}: entry point {number} names unknown flow {name!r}")
-            errors.append(name)
-    print(f"{len(flows)} flows ok, {len(errors)} with errors", file=sys.stderr)
-    return 1 if errors else 0
+    problems = missing(settings)
+    for line in problems:
+        print(line)
+    print(f"configuration: {settings.source} ok")
+    speech = settings.speech
+    if not speech.enabled:
+        print("speech: disabled (flows use DTMF)")
+    elif speech.url:
+        print(f"speech: external service at {speech.url}")
+    else:
+        try:
+            info = describe_model(resolve_model_path(speech.model_path), load=True)
+        except ModelError as exc:
+            info = {"usable": False, "error": str(exc)}
+        _print({"speech_model": info})
+        if not info.get("usable"):
+            problems.append("speech model")
+    return 1 if problems else 0
 
 
 def _print(data: Any) -> None:

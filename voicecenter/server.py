@@ -21,14 +21,18 @@ from aiohttp import web
 from .api.app import create_app
 from .calls.service import VoiceService
 from .calls.store_journal import StoreJournal
+from .distribution.service import DistributionService
 from .edge.kamailio_process import KamailioEdge
 from .events.broker import MosquittoBroker
 from .events.publisher import OutboxPublisher
-from .flows.loader import load_flows
+from .flows.runtime import FlowRuntime
 from .media.pool import WorkerPool
 from .media.worker_link import WorkerLink
 from .settings import Settings
+from .speech.jobs import TranscriptionQueue
+from .speech.service import SpeechService
 from .store import Store, open_store
+from .store.transcripts import TranscriptRepository
 
 log = logging.getLogger("voicecenter.server")
 
@@ -44,6 +48,9 @@ class Services:
     edge: KamailioEdge | None = None
     broker: MosquittoBroker | None = None
     publisher: OutboxPublisher | None = None
+    distribution: DistributionService | None = None
+    speech: SpeechService | None = None
+    transcription: TranscriptionQueue | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -67,15 +74,12 @@ class Server:
         if closed:
             log.warning("closed %d calls left open by a previous run", closed)
 
-        flows, errors = load_flows(paths.flows)
-        for error in errors:
-            log.error("flow not loaded: %s", error)
-        missing = [n for n, f in settings.entry_points.items() if f not in flows]
-        for number in missing:
-            log.error("entry point %s names flow %r, which is not loaded", number,
-                      settings.entry_points[number])
-        voice = VoiceService(journal, flows, settings.entry_points, paths.sounds,
-                             settings.sip.retry_after_seconds)
+        runtime = FlowRuntime(paths.flows, paths.sounds, paths.data_dir, paths.recordings,
+                              settings.entry_points, store)
+        await runtime.start()
+        self._stack.push_async_callback(runtime.stop)
+        voice = VoiceService(journal, dict(runtime.registry.snapshot()), settings.entry_points,
+                             paths.sounds, settings.sip.retry_after_seconds, runtime=runtime)
         services = Services(settings=settings, store=store, voice=voice)
         self.services = services
 
@@ -86,6 +90,15 @@ class Server:
         services.publisher = OutboxPublisher(store, settings.mqtt)
         await services.publisher.start()
         self._stack.push_async_callback(services.publisher.stop)
+
+        services.speech = SpeechService(settings, paths.data_dir / "speech")
+        await services.speech.start()
+        self._stack.push_async_callback(services.speech.stop)
+        voice.speech = services.speech
+        services.transcription = TranscriptionQueue(TranscriptRepository(store),
+                                                    services.speech)
+        await services.transcription.start()
+        self._stack.push_async_callback(services.transcription.stop)
 
         async def on_ready(link: WorkerLink) -> None:
             if services.edge is not None and services.edge.running:
@@ -108,6 +121,12 @@ class Server:
                                      paths.data_dir / "kamailio")
         await services.edge.start()
         self._stack.push_async_callback(services.edge.stop)
+
+        edge_address = f"{settings.sip.address}:{settings.sip.port}"
+        services.distribution = DistributionService(store, voice, edge_address, paths.recordings)
+        await services.distribution.start()
+        runtime.set_router(services.distribution)
+        self._stack.push_async_callback(services.distribution.stop)
 
         app = create_app(services)
         self.runner = web.AppRunner(app, access_log=None)

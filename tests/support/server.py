@@ -33,6 +33,7 @@ class ServerPorts:
     control: int = 8092
     worker_sip_base: int = 5600
     rtp_base: int = 30000
+    speech: int = 2790
 
 
 @dataclass
@@ -41,6 +42,8 @@ class ServerProcess:
     workers: int = 4
     ports: ServerPorts = field(default_factory=ServerPorts)
     overrides: dict[str, Any] = field(default_factory=dict)
+    # The speech service costs a model load per start: only tests that listen want it.
+    speech: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,6 +73,7 @@ class ServerProcess:
             "paths": {"data_dir": str(self.workdir / "var"), "sounds": str(ROOT / "sounds"),
                       "flows": str(ROOT / "ivr_flows"),
                       "recordings": str(self.workdir / "var" / "recordings")},
+            "speech": {"enabled": self.speech, "port": p.speech},
             "log_level": "INFO",
         }
         for section, values in self.overrides.items():

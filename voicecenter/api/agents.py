@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..distribution.service import DistributionService
+from ..routing.errors import UnknownAgent
 from ..store.errors import AgentExists, InvalidAgent, NoSuchAgent
 from .errors import ApiError, bad_request, json_body, not_found
 from .keys import SERVICES
@@ -57,3 +59,41 @@ async def remove_agent(request: web.Request) -> web.Response:
     except NoSuchAgent as exc:
         raise not_found("no-such-agent", f"no agent {name!r}") from exc
     return web.Response(status=204)
+
+
+_STATES = ("offline", "available", "away", "wrap_up")
+
+
+@routes.put("/agents/{name}/state")
+async def set_state(request: web.Request) -> web.Response:
+    """Agents (or their pages) change their own state; reserved and busy are the router's."""
+    name = request.match_info["name"]
+    body = await json_body(request)
+    state, reason = body.get("state"), body.get("reason")
+    if state not in _STATES:
+        raise bad_request(f"state must be one of {', '.join(_STATES)}", {"state": state})
+    if reason is not None and not isinstance(reason, str):
+        raise bad_request("reason must be a string")
+    distribution = _distribution(request)
+    try:
+        await distribution.set_agent_state(name, state, reason)
+    except NoSuchAgent as exc:
+        raise not_found("no-such-agent", f"no agent {name!r}") from exc
+    return web.json_response(distribution.agent_view(name))
+
+
+@routes.get("/agents/{name}/state")
+async def get_state(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    distribution = _distribution(request)
+    try:
+        return web.json_response(distribution.agent_view(name))
+    except UnknownAgent as exc:
+        raise not_found("no-such-agent", f"no agent {name!r} is known to routing") from exc
+
+
+def _distribution(request: web.Request) -> DistributionService:
+    distribution = request.app[SERVICES].distribution
+    if distribution is None:
+        raise ApiError(503, "routing-unavailable", "routing is not running")
+    return distribution

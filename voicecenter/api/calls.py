@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..distribution.connect import AgentNotAvailable, NotConnected, OfferFailed
+from ..distribution.service import DistributionService
+from ..routing.errors import UnknownAgent
 from ..store.errors import NoSuchCall
-from .errors import bad_request, not_found
+from .errors import ApiError, bad_request, json_body, not_found
 from .keys import SERVICES
 
 routes = web.RouteTableDef()
@@ -31,3 +34,52 @@ async def get_call(request: web.Request) -> web.Response:
     except NoSuchCall as exc:
         raise not_found("no-such-call", f"no call {call_id}") from exc
     return web.json_response({**call.to_dict(), "timeline": [e.to_dict() for e in timeline]})
+
+
+def _conversation_action(request: web.Request) -> tuple[DistributionService, str]:
+    distribution = request.app[SERVICES].distribution
+    if distribution is None:
+        raise ApiError(503, "routing-unavailable", "routing is not running")
+    return distribution, request.match_info["call_id"]
+
+
+@routes.post("/calls/{call_id}/hold/start")
+async def hold_start(request: web.Request) -> web.Response:
+    distribution, call_id = _conversation_action(request)
+    music = request.app[SERVICES].settings.paths.sounds / "moh.wav"
+    try:
+        await distribution.hold(call_id, music)
+    except NotConnected as exc:
+        raise ApiError(409, "not-connected", f"call {call_id} is not with an agent") from exc
+    return web.json_response({"call_id": call_id, "held": True})
+
+
+@routes.post("/calls/{call_id}/hold/stop")
+async def hold_stop(request: web.Request) -> web.Response:
+    distribution, call_id = _conversation_action(request)
+    try:
+        await distribution.resume(call_id)
+    except NotConnected as exc:
+        raise ApiError(409, "not-connected", f"call {call_id} is not with an agent") from exc
+    return web.json_response({"call_id": call_id, "held": False})
+
+
+@routes.post("/calls/{call_id}/transfer")
+async def transfer(request: web.Request) -> web.Response:
+    """Blind transfer to another agent: the caller is theirs once they answer."""
+    distribution, call_id = _conversation_action(request)
+    body = await json_body(request)
+    agent = body.get("to")
+    if not isinstance(agent, str) or not agent:
+        raise bad_request("to must name the agent to transfer to")
+    try:
+        await distribution.blind_transfer(call_id, agent)
+    except NotConnected as exc:
+        raise ApiError(409, "not-connected", f"call {call_id} is not with an agent") from exc
+    except UnknownAgent as exc:
+        raise not_found("no-such-agent", f"no agent {agent!r}") from exc
+    except AgentNotAvailable as exc:
+        raise ApiError(409, "agent-not-available", f"agent {agent!r} is not available") from exc
+    except OfferFailed as exc:
+        raise ApiError(409, "transfer-failed", str(exc)) from exc
+    return web.json_response({"call_id": call_id, "agent": agent})

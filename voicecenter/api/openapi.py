@@ -29,6 +29,9 @@ def _items(ref: str) -> dict[str, Any]:
     return {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": ref}}}}
 
 
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_CALL = {"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "voicecenter", "version": __version__,
@@ -74,6 +77,32 @@ DOCUMENT: dict[str, Any] = {
                                        "schema": {"type": "string"}}],
                        "responses": {"204": _response("Deleted"), **_errors(404)}},
         },
+        "/agents/{name}/state": {
+            "get": {"summary": "The agent's routing state and time in it",
+                    "parameters": [_NAME],
+                    "responses": {"200": _response("State", {"type": "object"}), **_errors(404)}},
+            "put": {"summary": "Set the agent's state (offline, available, away, wrap_up)",
+                    "parameters": [_NAME],
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"type": "object", "required": ["state"], "properties": {
+                            "state": {"enum": ["offline", "available", "away", "wrap_up"]},
+                            "reason": {"type": "string"}}}}}},
+                    "responses": {"200": _response("State", {"type": "object"}),
+                                  **_errors(400, 404)}},
+        },
+        "/calls/{call_id}/hold/start": {"post": {
+            "summary": "Hold: music to the caller, the agent hears nothing",
+            "parameters": [_CALL], "responses": {"200": _response("Held"), **_errors(409)}}},
+        "/calls/{call_id}/hold/stop": {"post": {
+            "summary": "Resume a held call", "parameters": [_CALL],
+            "responses": {"200": _response("Resumed"), **_errors(409)}}},
+        "/calls/{call_id}/transfer": {"post": {
+            "summary": "Blind transfer to another agent",
+            "parameters": [_CALL],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"type": "object", "required": ["to"],
+                           "properties": {"to": {"type": "string"}}}}}},
+            "responses": {"200": _response("Transferred"), **_errors(400, 404, 409)}}},
         "/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": _response("OpenAPI document")}}},
     },

@@ -18,7 +18,9 @@ from typing import Any
 from ..flows.context import CallEnded, FlowContext
 from ..flows.model import Flow
 from ..flows.runner import run_flow
+from ..flows.runtime import FlowRuntime, Picked
 from ..media.worker_link import WorkerLink
+from ..speech.live import SpeechEndpoint
 from .journal import CallJournal
 from .session import CallSession
 
@@ -35,15 +37,20 @@ def called_number(to_uri: str) -> str:
 
 class VoiceService:
     def __init__(self, journal: CallJournal, flows: dict[str, Flow],
-                 entry_points: dict[str, str], sounds: Path, retry_after: int = 5) -> None:
+                 entry_points: dict[str, str], sounds: Path, retry_after: int = 5,
+                 runtime: FlowRuntime | None = None) -> None:
         self.journal = journal
         self.flows = flows
         self.entry_points = entry_points
         self.sounds = sounds
         self.retry_after = retry_after
+        # With a runtime, flows are hot-reloaded and get the store, router and HTTP.
+        self.runtime = runtime
         self.sessions: dict[tuple[int, int], CallSession] = {}
         self.by_id: dict[str, CallSession] = {}
         self.draining = False
+        # The speech service calls listen with; None: listen answers 'unavailable'.
+        self.speech: SpeechEndpoint | None = None
 
     # -- pool callbacks ---------------------------------------------------
     async def on_worker_event(self, link: WorkerLink, message: dict[str, Any]) -> None:
@@ -78,9 +85,11 @@ class VoiceService:
             "called_number": number,
         }
         session = CallSession(call_id, link, message["call"], self.journal, info)
-        flow = self.flows.get(self.entry_points.get(number, ""))
+        session.speech = self.speech
+        picked = self.runtime.pick(number) if self.runtime else None
+        flow = picked.flow if picked else self.flows.get(self.entry_points.get(number, ""))
         info["flow"] = flow.name if flow else None
-        await self.journal.created(call_id, link.worker_id, info)
+        session.interaction_id = await self.journal.created(call_id, link.worker_id, info)
         log.info("call=%s worker=%d incoming to %s from %s", call_id, link.worker_id,
                  number, message["from"])
         if self.draining:
@@ -91,7 +100,7 @@ class VoiceService:
             return
         self.sessions[(link.worker_id, message["call"])] = session
         self.by_id[call_id] = session
-        session.task = asyncio.create_task(self._run(session, flow), name=f"call-{call_id}")
+        session.task = asyncio.create_task(self._run(session, flow, picked), name=f"call-{call_id}")
 
     async def _refuse(self, session: CallSession, code: int, why: str) -> None:
         log.info("call=%s refused %d: %s", session.call_id, code, why)
@@ -99,11 +108,15 @@ class VoiceService:
             await session.reject(code, self.retry_after if code == 503 else None)
         await session.finish(f"refused {code}: {why}")
 
-    async def _run(self, session: CallSession, flow: Flow) -> None:
-        ctx = FlowContext(call=session, sounds=self.sounds)
+    async def _run(self, session: CallSession, flow: Flow, picked: Picked | None = None) -> None:
         try:
-            await run_flow(flow, ctx)
-            if not session.ended.is_set():
+            if self.runtime is not None and picked is not None:
+                await self.runtime.run(session, picked, session.info)
+            else:
+                await run_flow(flow, FlowContext(call=session, sounds=self.sounds))
+            if session.connected_to is not None:
+                await session.ended.wait()  # the conversation with the agent goes on
+            elif not session.ended.is_set():
                 await session.hangup()
         except CallEnded:
             pass

@@ -13,8 +13,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..flows.context import CallEnded, CollectResult
+from ..flows.context import CallEnded, CollectResult, SpeechResult
 from ..media.worker_link import CommandFailed, WorkerLink, WorkerUnavailable
+from ..speech.live import ListenWait, SpeechEndpoint, listen_on_call
 from .journal import CallJournal
 
 log = logging.getLogger("voicecenter.calls")
@@ -23,12 +24,19 @@ MEDIA_TIMEOUT_S = 5.0
 
 
 class CallSession:
+    # The speech service this call listens with (set by whoever creates the
+    # session); None means no speech, and listen() answers 'unavailable'.
+    speech: SpeechEndpoint | None = None
+    _listen: ListenWait | None = None
     def __init__(self, call_id: str, link: WorkerLink, number: int, journal: CallJournal,
                  info: dict[str, Any]) -> None:
         self.call_id = call_id
         self.link = link
         self.worker_id = link.worker_id
         self.number = number  # the worker's own call number
+        self.interaction_id: str | None = None
+        # The agent this caller is bridged to: the call outlives its flow then.
+        self.connected_to: str | None = None
         self.journal = journal
         self.info = info
         self.state = "incoming"
@@ -74,6 +82,19 @@ class CallSession:
         done = await waiter
         return CollectResult(done["digits"], done["reason"])
 
+    async def listen(self, phrases: list[str] | None, timeout_ms: int = 5000,
+                     max_speech_ms: int = 10000, end_silence_ms: int = 700,
+                     prompt: list[Path] | None = None) -> SpeechResult:
+        """Recognize one utterance (see CallControl.listen); details in speech/live.py."""
+        return await listen_on_call(self, self.speech, phrases, timeout_ms, max_speech_ms,
+                                    end_silence_ms, prompt)
+
+    async def stop_play(self) -> None:
+        await self._command("stop_play")
+
+    async def stop_record(self) -> None:
+        await self._command("stop_record")
+
     async def record(self, path: Path) -> None:
         await self._command("record", path=str(path))
         await self.record_event("recording.started", {"path": str(path)})
@@ -109,6 +130,9 @@ class CallSession:
         elif kind == "media.stats":
             stats = {k: v for k, v in message.items() if k not in ("type", "call")}
             await self.record_event("media.stats", stats)
+        elif kind.startswith("speech."):
+            if self._listen is not None:
+                self._listen.offer(message)
         elif kind == "record.stopped":
             await self.record_event("recording.stopped", {"path": message["path"]})
 

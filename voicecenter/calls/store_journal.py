@@ -15,10 +15,12 @@ class StoreJournal:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def created(self, call_id: str, worker_id: int, info: dict[str, Any]) -> None:
-        await self.store.calls.create_call(
+    async def created(self, call_id: str, worker_id: int, info: dict[str, Any]) -> str:
+        """Record a new call leg; the interaction it belongs to (new for inbound callers)."""
+        record = await self.store.calls.create_call(
             call_id=call_id,
-            direction="inbound",
+            direction=info.get("direction", "inbound"),
+            interaction_id=info.get("interaction_id"),
             from_uri=info["from"],
             to_uri=info["to"],
             called_number=info.get("called_number"),
@@ -26,6 +28,7 @@ class StoreJournal:
             worker_id=worker_id,
             flow=info.get("flow"),
         )
+        return record.interaction_id
 
     async def event(self, call_id: str, kind: str, data: dict[str, Any]) -> None:
         try:

@@ -65,6 +65,12 @@ _RULES = (
     TopicRule("call.hold_started", "call", "hold/started", "The call was put on hold."),
     TopicRule("call.hold_stopped", "call", "hold/stopped", "The call was taken off hold."),
     TopicRule("call.transferred", "call", "transferred", "The call was transferred."),
+    TopicRule("call.transfer_started", "call", "transfer/started",
+              "A transfer began (data: from, to, kind)."),
+    TopicRule("call.transfer_failed", "call", "transfer/failed",
+              "The transfer target did not take the call (data: to, reason)."),
+    TopicRule("interaction.offer_missed", "interaction", "offer/missed",
+              "The offered agent did not answer; the interaction is back at its place."),
     TopicRule("call.bridged", "call", "bridged",
               "The call was bridged to another leg (data: other call id)."),
     TopicRule("recording.started", "call", "recording/started", "Recording began."),
@@ -86,14 +92,18 @@ _RULES = (
     TopicRule("flow.error", "leg", "flow/error",
               "A flow node failed and took its error branch (data: node, error)."),
     TopicRule("flow.ended", "leg", "flow/ended", "A flow finished (data: outcome)."),
-    TopicRule("flow.input", "leg", "flow/input",
-              "A node took input (data: node, digits or text, reason)."),
-    TopicRule("flow.error", "leg", "flow/error",
-              "A node failed; the flow took its error branch or ended (data: node, error)."),
-    TopicRule("prompt.played", "call", "prompt/played",
-              "A prompt finished (data: files, reason: finished, barge_in...)."),
-    TopicRule("media.stats", "call", "media/stats",
-              "RTP counters of the call's audio when it ended (data: codec, rx/tx packets...)."),
+    TopicRule("flow.variable_set", "leg", "flow/variable/set",
+              "A flow set a variable (data: node, name, value; secrets shown as ***)."),
+    TopicRule("flow.http", "leg", "flow/http",
+              "A flow's http node called a URL (data: node, method, url, status or error)."),
+    TopicRule("customer.authenticated", "leg", "customer/authenticated",
+              "A flow authenticated the caller (data: node, account, customer_id, method)."),
+    TopicRule("customer.authentication_failed", "leg", "customer/authentication/failed",
+              "An authentication attempt failed (data: node, account, attempt, reason)."),
+    TopicRule("customer.locked_out", "leg", "customer/locked_out",
+              "Too many failed attempts: the caller is locked out (data: account, attempts)."),
+    TopicRule("call.transfer_requested", "call", "transfer/requested",
+              "A flow asked to transfer the call (data: node, to, target)."),
     TopicRule("agent.added", "agent", "added", "An agent was created."),
     TopicRule("agent.updated", "agent", "updated",
               "An agent's skills or password changed."),
@@ -101,6 +111,7 @@ _RULES = (
 )
 
 TOPICS: dict[str, TopicRule] = {rule.kind: rule for rule in _RULES}
+assert len(TOPICS) == len(_RULES), "an event kind is listed twice in _RULES"
 
 
 def topic_for(

@@ -12,9 +12,9 @@ from typing import Any
 
 from ..yaml_lines import YamlSyntaxError, line_of, load_with_lines
 from .model import Flow, FlowError, NodeSpec
-from .nodes import NODE_TYPES
+from .nodes import NODE_TYPES, Node
 
-_FLOW_KEYS = {"flow", "description", "start", "nodes", "variables"}
+_FLOW_KEYS = {"flow", "description", "start", "nodes", "variables", "secrets"}
 _NODE_KEYS = {"type"}
 
 
@@ -38,6 +38,14 @@ def load_flow(path: Path) -> Flow:
     for key in data:
         if key not in _FLOW_KEYS:
             problem((key,), f"unknown key {key!r}")
+    variables = data.get("variables") or {}
+    if not isinstance(variables, dict):
+        problem(("variables",), "variables must be a mapping of name -> default value")
+        variables = {}
+    secrets = data.get("secrets") or []
+    if not isinstance(secrets, list) or not all(isinstance(s, str) for s in secrets):
+        problem(("secrets",), "secrets must be a list of variable names")
+        secrets = []
     nodes_raw = data.get("nodes")
     if not isinstance(nodes_raw, dict) or not nodes_raw:
         problem(("nodes",), "nodes must be a non-empty mapping of node id -> node")
@@ -47,8 +55,10 @@ def load_flow(path: Path) -> Flow:
         def node_problem(message: str, key: str | None = None, n: Any = node_id) -> None:
             problem(("nodes", n) + ((key,) if key else ()), message)
 
+        node_lines = {str(k): line_of(data, lines, ("nodes", node_id, k))
+                      for k in (raw if isinstance(raw, dict) else {})}
         spec = _node_spec(str(node_id), raw, node_problem,
-                          line_of(data, lines, ("nodes", node_id)))
+                          line_of(data, lines, ("nodes", node_id)), node_lines)
         if spec is not None:
             nodes[spec.id] = spec
     start = data.get("start", next(iter(nodes_raw)))
@@ -57,17 +67,28 @@ def load_flow(path: Path) -> Flow:
     for spec in nodes.values():
         for transition, target in spec.transitions.items():
             if target not in nodes_raw:
-                problem(("nodes", spec.id, transition),
+                key = spec.keys.get(transition, transition)
+                problem(("nodes", spec.id, key),
                         f"node {spec.id!r}: {transition} goes to unknown node {target!r}")
     if problems:
         raise FlowError("\n".join(problems))
     name = str(data.get("flow") or path.stem)
     version = hashlib.sha256(text.encode()).hexdigest()[:12]
+    secret_names = set(secrets)
+    for spec in nodes.values():
+        secret_names |= NODE_TYPES[spec.type].secrets(spec.params)
     return Flow(name=name, start=str(start), nodes=nodes, source=path, version=version,
-                variables=dict(data.get("variables") or {}))
+                variables=dict(variables), secrets=frozenset(secret_names),
+                description=str(data.get("description") or ""), text=text)
 
 
-def _node_spec(node_id: str, raw: Any, problem: Any, line: int) -> NodeSpec | None:
+def transition_names(cls: type[Node]) -> tuple[str, ...]:
+    """The transitions a node of this type may name; every node may name `error`."""
+    return (*cls.transitions, "error")
+
+
+def _node_spec(node_id: str, raw: Any, problem: Any, line: int,
+               lines: dict[str, int]) -> NodeSpec | None:
     if not isinstance(raw, dict):
         problem(f"node {node_id!r} must be a mapping with a type")
         return None
@@ -77,14 +98,26 @@ def _node_spec(node_id: str, raw: Any, problem: Any, line: int) -> NodeSpec | No
         known = ", ".join(sorted(NODE_TYPES))
         problem(f"node {node_id!r}: unknown type {kind!r} (known: {known})", "type")
         return None
-    params = {k: v for k, v in raw.items() if k not in _NODE_KEYS and k not in cls.transitions}
-    transitions = {k: str(v) for k, v in raw.items() if k in cls.transitions and v is not None}
+    names = transition_names(cls)
+    params = {k: v for k, v in raw.items() if k not in _NODE_KEYS and k not in names}
+    transitions = {k: str(v) for k, v in raw.items() if k in names and v is not None}
+    for key, value in raw.items():
+        if key in names and not isinstance(value, str):
+            # YAML reads no, yes, off, on as booleans: `failed: no` is not node 'no'.
+            problem(f"node {node_id!r}: {key}: {value!r} is not a node name "
+                    "(put it in quotes)", key)
     values, issues = cls.check_params(params)
     for key, issue in issues:
         problem(f"node {node_id!r} ({kind}): {issue}", key)
     if "next" in cls.transitions and "next" not in transitions:
         problem(f"node {node_id!r} ({kind}): missing 'next'")
-    return NodeSpec(id=node_id, type=kind, params=values, transitions=transitions, line=line)
+    keys: dict[str, str] = {}
+    if not issues:
+        for name, (target, key) in cls.targets(values).items():
+            transitions[name] = target
+            keys[name] = key
+    return NodeSpec(id=node_id, type=kind, params=values, transitions=transitions, line=line,
+                    lines=lines, keys=keys)
 
 
 def load_flows(directory: Path) -> tuple[dict[str, Flow], list[str]]:

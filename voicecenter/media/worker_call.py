@@ -42,6 +42,7 @@ class Player(pj.AudioMediaPlayer):
         self.sink = sink
         self.call = call
         self.play_id = play_id
+        self.loop = False
 
     def onEof2(self) -> None:
         self.sink.append(("_eof", {"call": self.call, "play": self.play_id}))

@@ -115,10 +115,13 @@ class CommandHandler:
             raise CommandError("no-media", "call has no active audio")
         self._stop_player(call, "replaced")
         player = Player(self.worker.sink, call.number, command["id"])
+        # A looping prompt (music on hold) plays until stopped; its ends are not reported.
+        player.loop = bool(command.get("loop", False))
+        options = 0 if player.loop else pj.PJMEDIA_FILE_NO_LOOP
         if len(files) == 1:
-            player.createPlayer(files[0], pj.PJMEDIA_FILE_NO_LOOP)
+            player.createPlayer(files[0], options)
         else:
-            player.createPlaylist(files, "", pj.PJMEDIA_FILE_NO_LOOP)
+            player.createPlaylist(files, "", options)
         player.startTransmit(audio)
         call.media.player = player
         call.media.play_barge_in = bool(command.get("barge_in", False))
@@ -130,7 +133,8 @@ class CommandHandler:
 
     def on_eof(self, number: int, play_id: int) -> None:
         call = self.worker.calls.get(number)
-        if call and call.media.player and call.media.player.play_id == play_id:
+        player = call.media.player if call else None
+        if call and player and player.play_id == play_id and not player.loop:
             self._stop_player(call, "finished")
 
     def _stop_player(self, call: WorkerCall, reason: str) -> None:

@@ -34,10 +34,12 @@ from sqlalchemy.ext.asyncio import (
 from voicecenter.settings import Settings
 from voicecenter.store.agents import AgentRepository
 from voicecenter.store.calls import CallRepository
+from voicecenter.store.customers import CustomerRepository
 from voicecenter.store.errors import StoreError
 from voicecenter.store.interactions import InteractionRepository
 from voicecenter.store.outbox import OutboxRepository
 from voicecenter.store.timeline import OUTBOX_WRITTEN
+from voicecenter.store.transcripts import TranscriptRepository
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
@@ -114,6 +116,8 @@ class Store:
         self.calls = CallRepository(self)
         self.agents = AgentRepository(self)
         self.outbox = OutboxRepository(self)
+        self.customers = CustomerRepository(self)
+        self.transcripts = TranscriptRepository(self)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:

@@ -1,0 +1,1 @@
+"""Handing interactions to agents: the router with time, persistence and calls."""

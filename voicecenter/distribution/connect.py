@@ -1,0 +1,168 @@
+"""Connecting a waiting caller to an agent: the voice side of an offer.
+
+The agent leg is dialed from the caller's own worker (through the SIP edge,
+which finds the agent's registered softphone), so both legs share one
+conference bridge: bridging, recording each side, hold music and transfer
+then need nothing from the caller's phone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..calls.service import VoiceService
+from ..calls.session import CallSession
+from ..flows.context import CallEnded
+from ..media.worker_link import CommandFailed, WorkerUnavailable
+
+log = logging.getLogger("voicecenter.distribution")
+
+
+class OfferFailed(Exception):
+    """The agent's phone did not take the call (no answer, busy, not registered)."""
+
+
+class NotConnected(Exception):
+    """The call is not connected to an agent (maps to 409 not-connected)."""
+
+
+class AgentNotAvailable(Exception):
+    """The transfer target is not available (maps to 409 agent-not-available)."""
+
+
+@dataclass(frozen=True)
+class SideRecording:
+    side: str  # "caller" or "agent"
+    agent: str | None
+    path: Path
+    started: float  # loop time, to place the side on the conversation's timeline
+
+
+@dataclass
+class Conversation:
+    """A caller bridged to an agent, with each leg recorded to its own WAV.
+
+    After a transfer `agent` and `leg` are the new agent's; `routed` tells
+    whether the router still holds the interaction for `agent` (it does not
+    after a transfer, which bypasses routing).
+    """
+
+    caller: CallSession
+    agent: str
+    leg: CallSession
+    recordings: list[SideRecording] = field(default_factory=list)
+    held: bool = False
+    routed: bool = True
+    transferred_from: list[str] = field(default_factory=list)
+
+
+async def dial_agent(voice: VoiceService, caller: CallSession, agent: str, edge: str,
+                     ring_timeout_s: float) -> CallSession:
+    """Ring the agent's phone from the caller's worker; the answered leg, or OfferFailed."""
+    link = caller.link
+    try:
+        result = await link.command("dial", to=f"sip:{agent}@{edge}",
+                                    headers={"X-Voicecenter-Interaction": caller.interaction_id
+                                             or caller.call_id})
+    except (CommandFailed, WorkerUnavailable) as exc:
+        raise OfferFailed(f"cannot dial {agent}: {exc}") from exc
+    leg = CallSession(uuid.uuid4().hex, link, result["call"], caller.journal,
+                      {"from": "voicecenter", "to": f"sip:{agent}@{edge}", "agent": agent})
+    leg.answered = True
+    voice.sessions[(link.worker_id, leg.number)] = leg
+    voice.by_id[leg.call_id] = leg
+    leg.interaction_id = await caller.journal.created(leg.call_id, link.worker_id, {
+        "from": "voicecenter", "to": f"sip:{agent}@{edge}", "direction": "outbound",
+        "interaction_id": caller.interaction_id, "called_number": agent,
+    })
+    answered = asyncio.ensure_future(leg.media_up.wait())
+    ended = asyncio.ensure_future(leg.ended.wait())
+    try:
+        await asyncio.wait({answered, ended}, timeout=ring_timeout_s,
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        answered.cancel()
+        ended.cancel()
+    if leg.media_up.is_set() and not leg.ended.is_set():
+        return leg
+    reason = leg.end_reason or f"no answer in {ring_timeout_s:g} s"
+    if not leg.ended.is_set():
+        await leg.hangup()
+    raise OfferFailed(f"{agent} did not answer: {reason}")
+
+
+async def bridge(caller: CallSession, leg: CallSession) -> None:
+    await caller.link.command("stop_play", call=caller.number)
+    await caller.link.command("bridge", call=caller.number, other=leg.number)
+
+
+async def record_leg(conversation: Conversation, session: CallSession, directory: Path,
+                     side: str = "agent") -> None:
+    """Record what one leg says into its own WAV (merged to stereo at the end)."""
+    name = conversation.caller.interaction_id or conversation.caller.call_id
+    path = directory / f"{name}-{session.call_id}-{side}.wav"
+    try:
+        await session.record(path)
+    except (CallEnded, CommandFailed) as exc:
+        log.warning("call=%s recording %s side failed: %s", session.call_id, side, exc)
+        return
+    agent = conversation.agent if side == "agent" else None
+    started = asyncio.get_running_loop().time()
+    conversation.recordings.append(SideRecording(side, agent, path, started))
+
+
+async def record_sides(conversation: Conversation, directory: Path) -> None:
+    await record_leg(conversation, conversation.caller, directory, "caller")
+    await record_leg(conversation, conversation.leg, directory, "agent")
+
+
+async def stop_recordings(conversation: Conversation) -> None:
+    for session in (conversation.caller, conversation.leg):
+        if session.ended.is_set():
+            continue  # the worker closed its file when the call ended
+        try:
+            await session.link.command("stop_record", call=session.number)
+        except (CommandFailed, WorkerUnavailable):
+            pass
+
+
+async def wait_either_ends(conversation: Conversation) -> str:
+    """Until the caller or the agent hangs up; which side it was."""
+    caller = asyncio.ensure_future(conversation.caller.ended.wait())
+    leg = asyncio.ensure_future(conversation.leg.ended.wait())
+    try:
+        await asyncio.wait({caller, leg}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        caller.cancel()
+        leg.cancel()
+    return "caller" if conversation.caller.ended.is_set() else "agent"
+
+
+async def hold(conversation: Conversation, music: Path) -> None:
+    """Separate the parties and give the caller music; the agent hears nothing."""
+    caller, leg = conversation.caller, conversation.leg
+    await caller.link.command("unbridge", call=caller.number, other=leg.number)
+    await caller.link.command("play", call=caller.number, files=[str(music)], loop=True)
+    conversation.held = True
+    await caller.record_event("call.hold_started", {"agent": conversation.agent})
+
+
+async def resume(conversation: Conversation) -> None:
+    caller, leg = conversation.caller, conversation.leg
+    await bridge(caller, leg)
+    conversation.held = False
+    await caller.record_event("call.hold_stopped", {"agent": conversation.agent})
+
+
+async def swap_leg(conversation: Conversation, new_leg: CallSession, agent: str) -> CallSession:
+    """Blind transfer: the caller is bridged to the new agent; the old leg is returned."""
+    caller, old = conversation.caller, conversation.leg
+    if not conversation.held:
+        await caller.link.command("unbridge", call=caller.number, other=old.number)
+    await bridge(caller, new_leg)
+    conversation.leg, conversation.agent, conversation.held = new_leg, agent, False
+    return old

@@ -1,0 +1,294 @@
+"""The routing service: the pure router, with time, agents from the store and calls.
+
+The router decides; this service tells it what happened (a caller queued,
+an agent's state changed, an offer was missed), asks it for decisions when
+something changed or a deadline is due, and carries them out: an Assign
+rings the agent from the caller's worker and bridges them, an Overflow sends
+the waiting flow on to its overflow branch. Every decision, with the
+router's explanation, lands on the interaction's timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..calls.service import VoiceService
+from ..flows.context import QueueRequest
+from ..media.worker_link import CommandFailed, WorkerUnavailable
+from ..recordings.stereo import RecordingError, merge_stereo
+from ..routing.config import RouterConfig
+from ..routing.decisions import Assign, Overflow
+from ..routing.errors import UnknownAgent
+from ..routing.model import Agent, AgentState, Channel, Interaction
+from ..routing.router import Router
+from ..store import Store
+from ..store.errors import NoSuchAgent
+from .connect import (
+    AgentNotAvailable,
+    Conversation,
+    NotConnected,
+    OfferFailed,
+    bridge,
+    dial_agent,
+    hold,
+    record_leg,
+    record_sides,
+    resume,
+    stop_recordings,
+    swap_leg,
+    wait_either_ends,
+)
+
+log = logging.getLogger("voicecenter.distribution")
+
+
+@dataclass
+class Waiter:
+    """A queued caller's flow, waiting for the outcome of its place in the queue."""
+
+    request: QueueRequest
+    outcome: asyncio.Future[str | None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class DistributionService:
+    def __init__(self, store: Store, voice: VoiceService, edge: str, recordings: Path,
+                 config: RouterConfig | None = None, ring_timeout_s: float = 20.0,
+                 wrap_up: bool = False) -> None:
+        self.store = store
+        self.voice = voice
+        self.edge = edge
+        self.recordings = recordings
+        self.router = Router(config or RouterConfig())
+        self.ring_timeout_s = ring_timeout_s
+        self.wrap_up = wrap_up
+        self.waiters: dict[str, Waiter] = {}
+        self.conversations: dict[str, Conversation] = {}
+        self.wake = asyncio.Event()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.loop_task: asyncio.Task[None] | None = None
+        self.started = time.monotonic()
+
+    def now(self) -> float:
+        return time.monotonic() - self.started
+
+    # -- lifecycle --------------------------------------------------------
+    async def start(self) -> None:
+        for record in await self.store.agents.list():
+            self.router.add_agent(Agent(id=record.name, skills=record.skills))
+        self.loop_task = asyncio.create_task(self._loop(), name="distribution")
+
+    async def stop(self) -> None:
+        if self.loop_task is not None:
+            self.loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.loop_task
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    # -- agents -----------------------------------------------------------
+    async def set_agent_state(self, name: str, state: str, reason: str | None = None) -> Agent:
+        await self._ensure_agent(name)
+        agent = self.router.set_agent_state(name, AgentState(state), self.now(), reason)
+        self.wake.set()
+        return agent
+
+    async def _ensure_agent(self, name: str) -> Agent:
+        """The router's agent; one added to the store since start joins now."""
+        try:
+            return self.router.agent(name)
+        except UnknownAgent:
+            record = await self.store.agents.get(name)  # NoSuchAgent for strangers
+            return self.router.add_agent(Agent(id=record.name, skills=record.skills))
+
+    def agent_view(self, name: str) -> dict[str, Any]:
+        agent = self.router.agent(name)
+        return {**agent.to_dict(), "in_state_s": round(self.now() - agent.state_since, 1)}
+
+    # -- the flows' Router protocol -----------------------------------------
+    async def enqueue(self, request: QueueRequest) -> None:
+        it = Interaction(id=request.call_id, channel=Channel.VOICE,
+                         skills=dict.fromkeys(request.skills, 1), priority=request.priority,
+                         segment=request.segment, enqueued_at=self.now())
+        self.router.enqueue(it)
+        self.waiters[request.call_id] = Waiter(request)
+        self.wake.set()
+
+    async def wait_for_agent(self, request: QueueRequest, timeout_s: float) -> str | None:
+        waiter = self.waiters.get(request.call_id)
+        if waiter is None:
+            return None
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter.outcome), timeout_s)
+        except TimeoutError:
+            return None
+
+    async def withdraw(self, request: QueueRequest, reason: str) -> None:
+        self.waiters.pop(request.call_id, None)
+        with contextlib.suppress(Exception):
+            self.router.remove(request.call_id)
+
+    # -- deciding and acting ------------------------------------------------
+    async def _loop(self) -> None:
+        while True:
+            for decision in self.router.decide(self.now()):
+                if isinstance(decision, Assign):
+                    self._spawn(self._offer(decision))
+                elif isinstance(decision, Overflow):
+                    await self._overflow(decision)
+            due = self.router.next_due()
+            delay = 1.0 if due is None else min(1.0, max(0.0, due - self.now()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), delay)
+            self.wake.clear()
+
+    async def _offer(self, decision: Assign) -> None:
+        call_id, agent = decision.interaction_id, decision.agent_id
+        caller = self.voice.by_id.get(call_id)
+        waiter = self.waiters.get(call_id)
+        if caller is None or caller.ended.is_set() or waiter is None:
+            self.router.agent_released(agent, call_id, self.now())
+            self.wake.set()
+            return
+        await caller.record_event("interaction.assigned",
+                                  {"agent": agent, "why": decision.reason.to_dict()})
+        try:
+            leg = await dial_agent(self.voice, caller, agent, self.edge, self.ring_timeout_s)
+        except OfferFailed as exc:
+            log.info("call=%s offer to %s missed: %s", call_id, agent, exc)
+            await caller.record_event("interaction.offer_missed",
+                                      {"agent": agent, "reason": str(exc)})
+            if caller.ended.is_set():
+                self.router.agent_released(agent, call_id, self.now())
+            else:
+                self.router.offer_missed(call_id, agent, self.now())
+            self.wake.set()
+            return
+        self.router.offer_accepted(call_id, self.now())
+        conversation = Conversation(caller=caller, agent=agent, leg=leg)
+        self.conversations[call_id] = conversation
+        caller.connected_to = agent
+        # The flow learns first, so its queue node starts no new hold prompt.
+        self.waiters.pop(call_id, None)
+        if not waiter.outcome.done():
+            waiter.outcome.set_result(agent)
+        self._spawn(self._converse(conversation))
+        try:
+            await bridge(caller, leg)
+        except (CommandFailed, WorkerUnavailable) as exc:
+            log.error("call=%s not bridged to %s: %s", call_id, agent, exc)
+            return
+        await caller.record_event("call.bridged", {"agent": agent, "leg": leg.call_id})
+        await record_sides(conversation, self.recordings)
+
+    async def _converse(self, conversation: Conversation) -> None:
+        # A transfer ends the old leg: only the caller's or the current leg's end counts.
+        while True:
+            await wait_either_ends(conversation)
+            caller, leg = conversation.caller, conversation.leg
+            if caller.ended.is_set() or leg.ended.is_set():
+                break
+        await stop_recordings(conversation)
+        for session in (caller, leg):
+            with contextlib.suppress(Exception):
+                await session.hangup()
+        self.conversations.pop(caller.call_id, None)
+        now = self.now()
+        if conversation.routed:
+            self.router.agent_released(conversation.agent, caller.call_id, now,
+                                       wrap_up=self.wrap_up)
+        else:
+            state = AgentState.WRAP_UP if self.wrap_up else AgentState.AVAILABLE
+            self.router.set_agent_state(conversation.agent, state, now)
+        self.wake.set()
+        await self._merge(conversation)
+
+    async def _merge(self, conversation: Conversation) -> None:
+        """One stereo file: the caller left, every agent leg right at its own offset."""
+        callers = [r for r in conversation.recordings if r.side == "caller"]
+        agents = [r for r in conversation.recordings if r.side == "agent"]
+        if not callers or not agents:
+            return
+        target = callers[0].path.with_name(f"{conversation.caller.call_id}.wav")
+        await asyncio.sleep(0.3)  # the worker closes the files when the calls end
+        start = callers[0].started
+        right = [(r.path, r.started - start) for r in agents]
+        try:
+            await asyncio.to_thread(merge_stereo, callers[0].path, right, target)
+        except RecordingError as exc:
+            log.error("call=%s recording not merged: %s", conversation.caller.call_id, exc)
+            return
+        await conversation.caller.record_event("recording.stopped", {
+            "path": str(target), "channels": {"left": "caller", "right": "agent"},
+            "agents": [r.agent for r in agents]})
+
+    # -- call control ---------------------------------------------------------
+    def conversation(self, call_id: str) -> Conversation:
+        conversation = self.conversations.get(call_id)
+        if conversation is None:
+            raise NotConnected(call_id)
+        return conversation
+
+    async def hold(self, call_id: str, music: Path) -> None:
+        conversation = self.conversation(call_id)
+        if not conversation.held:
+            await hold(conversation, music)
+
+    async def resume(self, call_id: str) -> None:
+        conversation = self.conversation(call_id)
+        if conversation.held:
+            await resume(conversation)
+
+    async def blind_transfer(self, call_id: str, agent: str) -> None:
+        """Ring `agent`; once answered the caller is theirs and the first agent is freed."""
+        conversation = self.conversation(call_id)
+        try:
+            target = await self._ensure_agent(agent)
+        except NoSuchAgent as exc:
+            raise UnknownAgent(agent) from exc
+        if target.state is not AgentState.AVAILABLE:
+            raise AgentNotAvailable(agent, str(target.state))
+        self.router.set_agent_state(agent, AgentState.BUSY, self.now())
+        caller = conversation.caller
+        await caller.record_event("call.transfer_started", {"from": conversation.agent,
+                                                             "to": agent, "kind": "blind"})
+        try:
+            leg = await dial_agent(self.voice, caller, agent, self.edge, self.ring_timeout_s)
+        except OfferFailed as exc:
+            self.router.set_agent_state(agent, AgentState.AVAILABLE, self.now())
+            await caller.record_event("call.transfer_failed", {"to": agent, "reason": str(exc)})
+            raise
+        first_agent = conversation.agent
+        old = await swap_leg(conversation, leg, agent)
+        conversation.transferred_from.append(first_agent)
+        if conversation.routed:
+            self.router.agent_released(first_agent, call_id, self.now(), wrap_up=self.wrap_up)
+            conversation.routed = False
+        else:
+            self.router.set_agent_state(first_agent, AgentState.AVAILABLE, self.now())
+        self.wake.set()
+        await record_leg(conversation, leg, self.recordings)
+        with contextlib.suppress(Exception):
+            await old.hangup()
+        await caller.record_event("call.transferred", {"from": first_agent, "to": agent,
+                                                       "leg": leg.call_id})
+
+    async def _overflow(self, decision: Overflow) -> None:
+        waiter = self.waiters.get(decision.interaction_id)
+        if waiter is None or decision.requeued:
+            return
+        self.waiters.pop(decision.interaction_id, None)
+        if not waiter.outcome.done():
+            waiter.outcome.set_result(None)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)

@@ -1,0 +1,60 @@
+"""Merging a conversation's two legs into one stereo recording.
+
+Each worker records each leg's incoming audio (what that party said) to its
+own mono WAV. Caller left, agent right: QA tools and transcription can then
+tell who spoke without diarization. Paused spans are written as silence by
+the worker and listed in the metadata, so the file's timeline stays true.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from pydub import AudioSegment
+
+
+class RecordingError(Exception):
+    """A recording that cannot be merged or compressed (file missing, not audio)."""
+
+
+def _load(path: Path, rate: int) -> AudioSegment:
+    try:
+        segment = AudioSegment.from_wav(str(path))
+    except (OSError, ValueError, IndexError) as exc:
+        raise RecordingError(f"{path}: not a readable WAV: {exc}") from exc
+    return segment.set_channels(1).set_frame_rate(rate).set_sample_width(2)
+
+
+def merge_stereo(caller: Path, agents: list[tuple[Path, float]], out: Path,
+                 rate: int = 8000) -> Path:
+    """Write a stereo WAV: the caller left; each agent leg right, at its offset in seconds."""
+    left = _load(caller, rate)
+    legs = [(_load(path, rate), max(0.0, offset)) for path, offset in agents]
+    longest = max([len(left)] + [int(offset * 1000) + len(leg) for leg, offset in legs])
+    left += AudioSegment.silent(longest - len(left), frame_rate=rate)
+    right = AudioSegment.silent(longest, frame_rate=rate)
+    for leg, offset in legs:
+        right = right.overlay(leg, position=int(offset * 1000))
+    stereo = AudioSegment.from_mono_audiosegments(left, right)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stereo.export(str(out), format="wav")
+    return out
+
+
+def compress(wav: Path, codec: str = "libopus", bitrate: str = "24k") -> Path:
+    """Compress with ffmpeg (kept beside the WAV until it succeeded)."""
+    if shutil.which("ffmpeg") is None:
+        raise RecordingError("ffmpeg is not installed (Debian package 'ffmpeg')")
+    suffix = {"libopus": ".opus", "libmp3lame": ".mp3"}.get(codec, ".ogg")
+    target = wav.with_suffix(suffix)
+    result = subprocess.run(
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(wav), "-c:a", codec,
+         "-b:a", bitrate, str(target)],
+        capture_output=True, text=True, timeout=600,
+    )
+    if result.returncode != 0:
+        target.unlink(missing_ok=True)
+        raise RecordingError(f"ffmpeg failed on {wav}: {result.stderr.strip()[-300:]}")
+    return target
