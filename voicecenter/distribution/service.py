@@ -225,7 +225,7 @@ class DistributionService:
         except RecordingError as exc:
             log.error("call=%s recording not merged: %s", conversation.caller.call_id, exc)
             return
-        await conversation.caller.record_event("recording.stopped", {
+        await conversation.caller.record_event("recording.completed", {
             "path": str(target), "channels": {"left": "caller", "right": "agent"},
             "agents": [r.agent for r in agents]})
 

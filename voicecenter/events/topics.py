@@ -76,6 +76,8 @@ _RULES = (
     TopicRule("recording.started", "call", "recording/started", "Recording began."),
     TopicRule("recording.stopped", "call", "recording/stopped",
               "Recording ended (data: file)."),
+    TopicRule("recording.completed", "call", "recording/completed",
+              "The conversation's stereo file is ready (data: path, channels, agents)."),
     TopicRule("speech.recognized", "call", "speech/recognized",
               "A final speech recognition result."),
     TopicRule("prompt.played", "call", "prompt/played",
