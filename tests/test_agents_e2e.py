@@ -36,6 +36,7 @@ def queue_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     server = ServerProcess(work, workers=2, ports=PORTS, overrides={
         "paths": {"flows": str(ROOT / "tests" / "fixtures" / "queue_flows")},
         "entry_points": {"200": "support_queue"},
+        "routing": {"ring_timeout_s": 4, "max_misses": 2, "missed_retry_after": 0},
     }).start()
     try:
         yield server
@@ -130,3 +131,59 @@ async def test_queued_caller_reaches_an_agent_is_recorded_and_transferred(
     assert left > 300, "the caller's side has the caller's tone"
     assert right > 300, "the agent side has the agents' tone"
     assert server.get("/agents/bob/state")["state"] == "available"
+
+
+async def test_missed_offers_keep_the_callers_place_and_send_the_agent_away(
+    queue_server: ServerProcess, tmp_path: Path
+) -> None:
+    server = queue_server
+    for name in ("carol", "dave"):
+        status, body = server.request("POST", "/agents", {
+            "name": name, "password": f"{name}-pw-1", "skills": {"support": 5}})
+        assert status == 201, body
+    tone = agent_tone(tmp_path / "agent.wav")
+    carol = Softphone(tmp_path / "carol", "carol", "carol-pw-1", "127.0.0.1", PORTS.sip,
+                      auto_answer=False, audio_file=tone)
+    dave = Softphone(tmp_path / "dave", "dave", "dave-pw-1", "127.0.0.1", PORTS.sip,
+                     audio_file=tone)
+    caller_pcap = tmp_path / "caller.pcap"
+    write_rtp_pcap(caller_pcap, "", lead_ms=30000, tail_ms=0, audio=tone_pcm(400, 30000))
+    try:
+        for phone in (carol, dave):
+            await phone.start()
+            await phone.wait_registered()
+        for name in ("alice", "bob"):  # the earlier test's agents log off
+            server.request("PUT", f"/agents/{name}/state", {"state": "offline"})
+        server.request("PUT", "/agents/carol/state", {"state": "available"})
+        before = {c["id"] for c in server.calls()}
+        caller = asyncio.create_task(SippRun(
+            "uac_digits.xml", server.sip_target, service="200", pcap=caller_pcap,
+            recv_timeout_ms=40000, timeout_s=60).run_async())
+        calls = await asyncio.to_thread(server.wait_for, lambda: [
+            c for c in server.calls() if c["id"] not in before and c["direction"] == "inbound"])
+        call_id = calls[0]["id"]
+
+        def missed_twice() -> bool:
+            return kinds(server.call(call_id)).count("interaction.offer_missed") == 2
+
+        await asyncio.to_thread(server.wait_for, missed_twice, 20)
+        state = server.get("/agents/carol/state")
+        misses = [e["data"] for e in server.call(call_id)["timeline"]
+                  if e["kind"] == "interaction.offer_missed"]
+        assert state["state"] == "away" and state["reason"] == "missed_offers", (state, misses)
+        # The caller still waits, in the same place; the next agent gets the call.
+        server.request("PUT", "/agents/dave/state", {"state": "available"})
+        await dave.wait_event("CALL_ESTABLISHED", timeout=15)
+        await asyncio.to_thread(server.wait_for,
+                                lambda: "call.bridged" in kinds(server.call(call_id)))
+        await dave.hangup()
+        assert (await caller).ok
+    finally:
+        await carol.stop()
+        await dave.stop()
+    timeline = server.call(call_id)["timeline"]
+    offers = [(e["kind"], e["data"]["agent"]) for e in timeline
+              if e["kind"] in ("interaction.assigned", "interaction.offer_missed")]
+    assert offers == [("interaction.assigned", "carol"), ("interaction.offer_missed", "carol"),
+                      ("interaction.assigned", "carol"), ("interaction.offer_missed", "carol"),
+                      ("interaction.assigned", "dave")]

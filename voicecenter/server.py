@@ -21,6 +21,7 @@ from aiohttp import web
 from .api.app import create_app
 from .calls.service import VoiceService
 from .calls.store_journal import StoreJournal
+from .distribution.callbacks import start_queue_services
 from .distribution.service import DistributionService
 from .edge.kamailio_process import KamailioEdge
 from .events.broker import MosquittoBroker
@@ -28,6 +29,7 @@ from .events.publisher import OutboxPublisher
 from .flows.runtime import FlowRuntime
 from .media.pool import WorkerPool
 from .media.worker_link import WorkerLink
+from .routing.config import RouterConfig
 from .settings import Settings
 from .speech.jobs import TranscriptionQueue
 from .speech.service import SpeechService
@@ -123,10 +125,16 @@ class Server:
         self._stack.push_async_callback(services.edge.stop)
 
         edge_address = f"{settings.sip.address}:{settings.sip.port}"
-        services.distribution = DistributionService(store, voice, edge_address, paths.recordings)
+        routing = settings.routing
+        services.distribution = DistributionService(
+            store, voice, edge_address, paths.recordings,
+            RouterConfig.from_dict(routing.router_config()), routing.ring_timeout_s,
+            routing.wrap_up)
         await services.distribution.start()
         runtime.set_router(services.distribution)
         self._stack.push_async_callback(services.distribution.stop)
+        services.extras["callbacks"] = await start_queue_services(
+            services.distribution, services.pool, settings.queues, self._stack)
 
         app = create_app(services)
         self.runner = web.AppRunner(app, access_log=None)

@@ -8,6 +8,7 @@ a half-understood configuration drops calls later, far from the cause.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -148,6 +149,66 @@ class PathSettings(_Section):
     recordings: Path = Path("var/recordings")
 
 
+class RoutingSettings(_Section):
+    """How calls, chats and SMS are handed to agents (see docs/routing.md)."""
+
+    strategy: Literal["longest_idle", "least_occupied", "skill_level", "round_robin"] = \
+        "longest_idle"
+    aging_per_second: float = Field(0.0, ge=0)
+    sticky_seconds: float = Field(30.0, ge=0)
+    # Offers an agent may miss in a row before going away.
+    max_misses: int = Field(2, ge=1, le=100)
+    missed_retry_after: float = Field(30.0, ge=0)
+    # How long an agent's phone rings before the offer counts as missed.
+    ring_timeout_s: float = Field(20.0, gt=0, le=300)
+    # Agents go to wrap-up (not available) when a conversation ends.
+    wrap_up: bool = False
+
+    def router_config(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"ring_timeout_s", "wrap_up"})
+
+
+class DialplanSettings(_Section):
+    """Destinations agents may call through the API (click to call).
+
+    Each entry is a regular expression matched against the whole destination.
+    The default allows internal extensions and SIP URIs on this host only, so
+    a fresh install cannot be used for toll fraud; add e.g. "^\\+?[0-9]{3,15}$"
+    with a trunk to allow public numbers.
+    """
+
+    allow: list[str] = [r"^[0-9]{2,6}$", r"^sip:[A-Za-z0-9._+-]+@127\.0\.0\.1(:[0-9]{1,5})?$"]
+    # Where numbers are sent (host:port); empty: the SIP edge, which routes them.
+    trunk: str = ""
+
+    @field_validator("allow")
+    @classmethod
+    def _patterns_compile(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from exc
+        return value
+
+
+class QueueSettings(_Section):
+    """Queue experience and figures (see docs/queues.md)."""
+
+    # Service level: the share of calls answered within this many seconds.
+    service_level_s: float = Field(20.0, gt=0)
+    # Figures are computed over this sliding window and published this often.
+    figures_window_s: float = Field(3600.0, gt=0)
+    figures_period_s: float = Field(5.0, gt=0)
+    # The wait estimate before any conversation has ended, per caller ahead.
+    default_handle_s: float = Field(180.0, gt=0)
+    # Callbacks: where a number is dialed (sip:NUMBER@dial_host), attempts, pause.
+    callback_dial_host: str = "127.0.0.1:5060"
+    callback_attempts: int = Field(3, ge=1, le=20)
+    callback_retry_s: float = Field(120.0, ge=0)
+    callback_ring_timeout_s: float = Field(30.0, gt=0, le=300)
+
+
 class Settings(_Section):
     sip: SipSettings = SipSettings()
     media: MediaSettings = MediaSettings()
@@ -156,6 +217,9 @@ class Settings(_Section):
     store: StoreSettings = StoreSettings()
     speech: SpeechSettings = SpeechSettings()
     paths: PathSettings = PathSettings()
+    routing: RoutingSettings = RoutingSettings()
+    queues: QueueSettings = QueueSettings()
+    dialplan: DialplanSettings = DialplanSettings()
     # Called number (user part of the Request-URI) -> flow name in paths.flows.
     entry_points: dict[str, str] = {"100": "digits_demo"}
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -23,7 +23,14 @@ log = logging.getLogger("voicecenter.distribution")
 
 
 class OfferFailed(Exception):
-    """The agent's phone did not take the call (no answer, busy, not registered)."""
+    """The agent's phone did not take the call (no answer, busy, not registered).
+
+    `code` is the SIP status that ended the attempt (0 when it simply rang out).
+    """
+
+    def __init__(self, message: str, code: int = 0) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class NotConnected(Exception):
@@ -58,6 +65,9 @@ class Conversation:
     held: bool = False
     routed: bool = True
     transferred_from: list[str] = field(default_factory=list)
+    # Recording paused for card numbers: [start, end] in seconds from the
+    # caller's first recording; end None while still paused (see control.py).
+    paused: list[list[float | None]] = field(default_factory=list)
 
 
 async def dial_agent(voice: VoiceService, caller: CallSession, agent: str, edge: str,
@@ -92,7 +102,8 @@ async def dial_agent(voice: VoiceService, caller: CallSession, agent: str, edge:
     reason = leg.end_reason or f"no answer in {ring_timeout_s:g} s"
     if not leg.ended.is_set():
         await leg.hangup()
-    raise OfferFailed(f"{agent} did not answer: {reason}")
+    code = int(reason.split()[0]) if reason.split()[0].isdigit() else 0
+    raise OfferFailed(f"{agent} did not answer: {reason}", code)
 
 
 async def bridge(caller: CallSession, leg: CallSession) -> None:

@@ -44,8 +44,12 @@ from .connect import (
     swap_leg,
     wait_either_ends,
 )
+from .figures import QueueFigures
 
 log = logging.getLogger("voicecenter.distribution")
+
+# Answers that mean the agent has no reachable phone (not registered, gone).
+_PHONE_UNREACHABLE = frozenset({404, 408, 410, 480})
 
 
 @dataclass
@@ -74,6 +78,9 @@ class DistributionService:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.loop_task: asyncio.Task[None] | None = None
         self.started = time.monotonic()
+        self.figures = QueueFigures(self.router, self.now)
+        # Set by the server when callbacks are on (distribution/callbacks.py).
+        self.callbacks: Any = None
 
     def now(self) -> float:
         return time.monotonic() - self.started
@@ -119,6 +126,7 @@ class DistributionService:
                          segment=request.segment, enqueued_at=self.now())
         self.router.enqueue(it)
         self.waiters[request.call_id] = Waiter(request)
+        self.figures.queued(request.call_id, request.queue, request.skills)
         self.wake.set()
 
     async def wait_for_agent(self, request: QueueRequest, timeout_s: float) -> str | None:
@@ -131,7 +139,10 @@ class DistributionService:
             return None
 
     async def withdraw(self, request: QueueRequest, reason: str) -> None:
+        if self.callbacks is not None and self.callbacks.owns(request.call_id):
+            return  # the caller hung up after asking for a callback: it keeps its place
         self.waiters.pop(request.call_id, None)
+        self.figures.left(request.call_id, reason)
         with contextlib.suppress(Exception):
             self.router.remove(request.call_id)
 
@@ -151,6 +162,9 @@ class DistributionService:
 
     async def _offer(self, decision: Assign) -> None:
         call_id, agent = decision.interaction_id, decision.agent_id
+        if self.callbacks is not None and self.callbacks.owns(call_id):
+            await self.callbacks.offer(decision)
+            return
         caller = self.voice.by_id.get(call_id)
         waiter = self.waiters.get(call_id)
         if caller is None or caller.ended.is_set() or waiter is None:
@@ -163,15 +177,22 @@ class DistributionService:
             leg = await dial_agent(self.voice, caller, agent, self.edge, self.ring_timeout_s)
         except OfferFailed as exc:
             log.info("call=%s offer to %s missed: %s", call_id, agent, exc)
-            await caller.record_event("interaction.offer_missed",
-                                      {"agent": agent, "reason": str(exc)})
             if caller.ended.is_set():
                 self.router.agent_released(agent, call_id, self.now())
             else:
                 self.router.offer_missed(call_id, agent, self.now())
+            if exc.code in _PHONE_UNREACHABLE:
+                # No registered phone: offering again would only ring nothing.
+                self.router.set_agent_state(agent, AgentState.AWAY, self.now(),
+                                            "phone_unreachable")
             self.wake.set()
+            state = self.router.agent(agent).state
+            await caller.record_event("interaction.offer_missed",
+                                      {"agent": agent, "reason": str(exc),
+                                       "agent_state": str(state)})
             return
         self.router.offer_accepted(call_id, self.now())
+        self.figures.answered(call_id)
         conversation = Conversation(caller=caller, agent=agent, leg=leg)
         self.conversations[call_id] = conversation
         caller.connected_to = agent
@@ -200,6 +221,7 @@ class DistributionService:
             with contextlib.suppress(Exception):
                 await session.hangup()
         self.conversations.pop(caller.call_id, None)
+        self.figures.ended(caller.call_id)
         now = self.now()
         if conversation.routed:
             self.router.agent_released(conversation.agent, caller.call_id, now,
@@ -220,16 +242,25 @@ class DistributionService:
         await asyncio.sleep(0.3)  # the worker closes the files when the calls end
         start = callers[0].started
         right = [(r.path, r.started - start) for r in agents]
+        # After a recording pause the caller's side continues in further files.
+        more = [(r.path, r.started - start) for r in callers[1:]]
         try:
-            await asyncio.to_thread(merge_stereo, callers[0].path, right, target)
+            await asyncio.to_thread(merge_stereo, callers[0].path, right, target, 8000, more)
         except RecordingError as exc:
             log.error("call=%s recording not merged: %s", conversation.caller.call_id, exc)
             return
         await conversation.caller.record_event("recording.completed", {
             "path": str(target), "channels": {"left": "caller", "right": "agent"},
-            "agents": [r.agent for r in agents]})
+            "agents": list(dict.fromkeys(r.agent for r in agents)),
+            "paused": [{"start": round(s or 0.0, 2), "end": None if e is None else round(e, 2)}
+                       for s, e in conversation.paused]})
 
     # -- call control ---------------------------------------------------------
+    def adopt(self, conversation: Conversation) -> None:
+        """Track a conversation made outside routing (click to call) like an offered one."""
+        self.conversations[conversation.caller.call_id] = conversation
+        self._spawn(self._converse(conversation))
+
     def conversation(self, call_id: str) -> Conversation:
         conversation = self.conversations.get(call_id)
         if conversation is None:
@@ -285,6 +316,7 @@ class DistributionService:
         if waiter is None or decision.requeued:
             return
         self.waiters.pop(decision.interaction_id, None)
+        self.figures.left(decision.interaction_id, "overflow")
         if not waiter.outcome.done():
             waiter.outcome.set_result(None)
 
