@@ -72,6 +72,8 @@ class Server:
         store = await open_store(settings)
         self._stack.push_async_callback(store.close)
         journal = StoreJournal(store)
+        await journal.start()
+        self._stack.push_async_callback(journal.stop)
         closed = await journal.close_stale("server restarted while the call was live")
         if closed:
             log.warning("closed %d calls left open by a previous run", closed)

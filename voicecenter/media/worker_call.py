@@ -11,13 +11,15 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
-from ..speech.listener import Listener
 from .protocol import DTMF_DIGITS
-from .speech_tap import SpeechTap
+
+if TYPE_CHECKING:
+    from ..speech.listener import Listener
+    from .speech_tap import SpeechTap
 
 _STATE_NAMES = {
     pj.PJSIP_INV_STATE_NULL: "null",

@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import pjsua2 as pj
 
-from ..speech.listener import Listener, ListenParams
 from . import worker_legs
-from .speech_tap import SpeechTap, SpeechThread, make_emit
 from .worker_call import Collect, Player, WorkerCall
 
 if TYPE_CHECKING:
+    from .speech_tap import SpeechThread
     from .worker import MediaWorker
 
 log = logging.getLogger("voicecenter.media.worker")
@@ -36,7 +35,9 @@ class CommandError(Exception):
 class CommandHandler:
     def __init__(self, worker: MediaWorker) -> None:
         self.worker = worker
-        self.speech = SpeechThread()
+        # Started on the first listen: the speech client (aiohttp and its thread)
+        # costs each worker ~20 MB it need not carry until a flow listens.
+        self.speech: SpeechThread | None = None
 
     def run(self, command: dict[str, Any]) -> dict[str, Any] | None:
         kind = command["type"]
@@ -225,6 +226,9 @@ class CommandHandler:
         rate = int(command.get("sample_rate", 16000))
         if rate not in (8000, 16000):
             raise CommandError("invalid-sample-rate", "sample_rate must be 8000 or 16000")
+        from ..speech.listener import Listener, ListenParams
+        from .speech_tap import SpeechTap, SpeechThread, make_emit
+
         self._stop_listener(call, "replaced")
         params = ListenParams(
             url=command["url"], sample_rate=rate, phrases=phrases,
@@ -236,6 +240,8 @@ class CommandHandler:
         tap = SpeechTap(listener.frames, rate)
         audio.startTransmit(tap)
         call.media.listener, call.media.tap = listener, tap
+        if self.speech is None:
+            self.speech = SpeechThread()
         self.speech.start(listener)
 
     def do_stop_listen(self, call: WorkerCall, command: dict[str, Any]) -> None:
@@ -303,5 +309,6 @@ class CommandHandler:
         self._stop_listener(call, "hangup")
 
     def clear(self) -> None:
-        self.speech.stop()
+        if self.speech is not None:
+            self.speech.stop()
         log.info("worker=%s media released", self.worker.worker_id)
