@@ -44,3 +44,14 @@ def closest(heard: str, options: Mapping[str, Sequence[str]],
             if value > score:
                 best, score = option, value
     return (best, score) if score >= threshold else (None, score)
+
+
+# A grammar cannot say "none of these": the Korean demo model (it has no
+# [unk] word) maps speech outside the grammar onto the nearest option, at a
+# word confidence of about 0.5-0.7, while real matches come back near 1.0.
+# Below this, a result is treated as no match rather than trusted.
+MIN_CONFIDENCE = 0.8
+
+
+def trusted(confidence: float, minimum: float = MIN_CONFIDENCE) -> bool:
+    return confidence >= minimum

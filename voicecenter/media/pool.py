@@ -14,6 +14,7 @@ import contextlib
 import itertools
 import logging
 import signal
+import socket
 import sys
 import time
 from collections import deque
@@ -67,6 +68,12 @@ class WorkerPool:
 
     # -- lifecycle --------------------------------------------------------
     async def start(self) -> None:
+        taken = [slot for slot in self.slots if not _udp_port_free(self.settings.address,
+                                                                  slot.sip_port)]
+        if taken:
+            ports = ", ".join(f"{s.sip_port} (worker {s.index})" for s in taken)
+            raise RuntimeError(f"media worker SIP ports in use by another program: {ports}; "
+                               "change media.sip_port_base")
         self.server = await asyncio.start_server(
             self._accept, self.settings.control_host, self.settings.control_port
         )
@@ -248,3 +255,12 @@ class WorkerPool:
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+
+def _udp_port_free(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((address, port))
+        except OSError:
+            return False
+    return True

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..context import FlowContext
-from ..matching import closest
+from ..matching import MIN_CONFIDENCE, closest, trusted
 from .base import Node, Param
 from .common import ask_digits, prompt_paths
 
@@ -23,6 +23,8 @@ class ListenNode(Node):
         "prompt": Param((str, list, dict), prompt=True, doc="plays while listening"),
         "options": Param(dict, doc="name -> {phrases: [...], dtmf: '1'}"),
         "timeout_ms": Param(int, default=5000, doc="wait for speech to start"),
+        "min_confidence": Param((int, float), default=MIN_CONFIDENCE,
+                                doc="grammar results below it are no match"),
         "secret": Param(bool, default=False),
     }
     transitions = ("next", "no_input", "no_match", "unavailable")
@@ -61,15 +63,21 @@ class ListenNode(Node):
         heard = await ctx.listen(grammar, self["timeout_ms"], prompt=files or None)
         if heard.reason == "unavailable":
             return await self._dtmf_fallback(ctx)
-        if heard.reason != "recognized" or not heard.text:
+        if heard.reason != "recognized":
             await ctx.input(self.id, self["into"], text="", reason=heard.reason)
             return "no_input"
+        if not heard.text:  # speech was heard, but nothing the grammar knows
+            await ctx.input(self.id, self["into"], text="", reason="no_match")
+            return "no_match"
         value: str | None = heard.text
         data: dict[str, Any] = {"text": heard.text, "reason": heard.reason,
                                 "confidence": heard.confidence}
         if options:
             value, score = closest(heard.text, options)
             data.update(option=value, score=round(score, 2))
+            if not trusted(heard.confidence, self["min_confidence"]):
+                value = None
+                data["reason"] = "low_confidence"
         await ctx.input(self.id, self["into"], **data)
         if value is None:
             return "no_match"

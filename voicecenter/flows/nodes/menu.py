@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..context import FlowContext
-from ..matching import closest
+from ..matching import closest, trusted
 from .base import Node, Param
 from .common import ask_digits, play, prompt_paths
 
@@ -76,7 +76,10 @@ class MenuNode(Node):
         options = options_of(self.values)
         phrases = {k: o["phrases"] for k, o in options.items() if o["phrases"]}
         speech = bool(phrases) if self["speech"] is None else self["speech"]
+        offer = getattr(ctx.call, "offer_options", None)  # text channels: quick replies
         for attempt in range(self["retries"] + 1):
+            if offer is not None:
+                offer(options)
             key, why = await self._ask(ctx, speech, phrases)
             if key == "unavailable":
                 speech = False
@@ -101,8 +104,11 @@ class MenuNode(Node):
             return "unavailable", "unavailable"
         if heard.reason == "recognized" and heard.text:
             key, score = closest(heard.text, phrases)
-            await ctx.input(self.id, self["into"], text=heard.text, reason="recognized",
-                            option=key, score=round(score, 2))
+            reason = "recognized"
+            if not trusted(heard.confidence):
+                key, reason = None, "low_confidence"
+            await ctx.input(self.id, self["into"], text=heard.text, reason=reason,
+                            option=key, score=round(score, 2), confidence=heard.confidence)
             return key, "no_match" if key is None else "match"
         typed = await ctx.call.collect(max_digits=1, timeout_ms=DTMF_GRACE_MS,
                                        inter_digit_ms=DTMF_GRACE_MS, terminator="")
