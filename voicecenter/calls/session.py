@@ -65,11 +65,13 @@ class CallSession:
     async def play(self, files: list[Path], barge_in: bool = False) -> str:
         play_id = self.link.next_id()
         waiter = self._expect("play.done", play_id)
-        await self._command("play", id=play_id, files=[str(f) for f in files],
-                            barge_in=barge_in)
+        started = await self._command("play", id=play_id, files=[str(f) for f in files],
+                                      barge_in=barge_in)
         done = await waiter
-        await self.record_event("prompt.played", {"files": [f.name for f in files],
-                                                  "reason": done["reason"]})
+        played: dict[str, Any] = {"files": [f.name for f in files], "reason": done["reason"]}
+        if started.get("since_dtmf_ms") is not None:
+            played["since_dtmf_ms"] = started["since_dtmf_ms"]
+        await self.record_event("prompt.played", played)
         return str(done["reason"])
 
     async def collect(self, max_digits: int, timeout_ms: int, inter_digit_ms: int,

@@ -20,12 +20,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..events.topics import topic_for
 from ..store import Store
 from ..store.errors import InvalidState, NoSuchCall
-from ..store.models import Call, utcnow
-from ..store.timeline import record_event
+from ..store.models import Call, CallEvent, utcnow
+from ..store.timeline import enqueue
 
 log = logging.getLogger("voicecenter.calls")
 
@@ -172,23 +173,11 @@ class StoreJournal:
                 entry.done.set_result(result)
 
     async def _write_events(self, events: list[_Entry]) -> None:
-        """One transaction for a run of events; retried, never silently dropped."""
+        """One transaction (and one flush) for a run of events; retried, never dropped."""
         for attempt in range(1, 6):
             try:
                 async with self.store.write() as session:
-                    for entry in events:
-                        interaction = self.interactions.get(entry.call_id)
-                        if interaction is None:
-                            interaction = await session.scalar(
-                                select(Call.interaction_id).where(Call.id == entry.call_id))
-                            if interaction is None:
-                                log.error("call=%s event %s for a call the store does not "
-                                          "know", entry.call_id, entry.kind)
-                                continue
-                            self.interactions[entry.call_id] = interaction
-                        await record_event(session, self.store.topic_prefix, kind=entry.kind,
-                                           interaction_id=interaction, call_id=entry.call_id,
-                                           data=entry.data, at=entry.at)
+                    await self._add_events(session, events)
                 return
             except Exception:
                 log.exception("writing %d call events failed (attempt %d)", len(events),
@@ -196,6 +185,34 @@ class StoreJournal:
                 await asyncio.sleep(RETRY_S * attempt)
         log.error("gave up writing %d call events: %s", len(events),
                   [(e.call_id, e.kind) for e in events])
+
+    async def _add_events(self, session: AsyncSession, events: list[_Entry]) -> None:
+        missing = {e.call_id for e in events if e.call_id not in self.interactions}
+        if missing:
+            found = await session.execute(
+                select(Call.id, Call.interaction_id).where(Call.id.in_(missing)))
+            self.interactions.update(dict(found.tuples().all()))
+        rows: list[tuple[_Entry, CallEvent, str]] = []
+        for entry in events:
+            interaction = self.interactions.get(entry.call_id)
+            if interaction is None:
+                log.error("call=%s event %s for a call the store does not know",
+                          entry.call_id, entry.kind)
+                continue
+            row = CallEvent(interaction_id=interaction, call_id=entry.call_id, at=entry.at,
+                            kind=entry.kind, data=entry.data)
+            rows.append((entry, row, interaction))
+        session.add_all([row for _, row, _ in rows])
+        await session.flush()  # assigns the ids subscribers deduplicate on
+        prefix = self.store.topic_prefix
+        for entry, row, interaction in rows:
+            topic = topic_for(prefix, entry.kind, call_id=entry.call_id,
+                              interaction_id=interaction)
+            enqueue(session, topic, {
+                "event_id": row.id, "kind": entry.kind,
+                "at": entry.at.isoformat(timespec="microseconds"),
+                "interaction_id": interaction, "call_id": entry.call_id, "data": entry.data,
+            }, entry.at)
 
 
 async def _nothing() -> None:

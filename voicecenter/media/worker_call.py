@@ -81,6 +81,9 @@ class CallMedia:
     listener: Listener | None = None
     tap: SpeechTap | None = None
     bridged: set[int] = field(default_factory=set)
+    # When the last digit arrived (monotonic); the next prompt reports how long
+    # after it it started, the figure a caller feels as the IVR's reaction time.
+    last_dtmf_at: float = 0.0
 
 
 class WorkerCall(pj.Call):

@@ -107,7 +107,7 @@ class CommandHandler:
         return {"stats": call.read_stats() or {}}
 
     # -- prompts ----------------------------------------------------------
-    def do_play(self, call: WorkerCall, command: dict[str, Any]) -> None:
+    def do_play(self, call: WorkerCall, command: dict[str, Any]) -> dict[str, Any] | None:
         files = command["files"]
         if not files or not all(isinstance(f, str) and os.path.isfile(f) for f in files):
             raise CommandError("no-such-file", f"cannot play {files!r}: missing file")
@@ -125,9 +125,14 @@ class CommandHandler:
             player.createPlaylist(files, "", options)
         player.startTransmit(audio)
         call.media.player = player
+        since_dtmf = None
+        if call.media.last_dtmf_at:
+            since_dtmf = round((time.monotonic() - call.media.last_dtmf_at) * 1000, 1)
+            call.media.last_dtmf_at = 0.0
         call.media.play_barge_in = bool(command.get("barge_in", False))
         if call.media.play_barge_in and call.media.typed_ahead:
             self._stop_player(call, "barge_in")
+        return {"since_dtmf_ms": since_dtmf} if since_dtmf is not None else None
 
     def do_stop_play(self, call: WorkerCall, command: dict[str, Any]) -> None:
         self._stop_player(call, "stopped")
@@ -178,6 +183,7 @@ class CommandHandler:
         if call is None:
             return
         self.worker.send("dtmf", **fields)
+        call.media.last_dtmf_at = time.monotonic()
         if call.media.player is not None and call.media.play_barge_in:
             self._stop_player(call, "barge_in")
         if call.media.collect is None:
