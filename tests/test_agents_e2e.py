@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.speech_audio import speech_pcap
 from tests.support.rtp_pcap import tone_pcm, write_rtp_pcap
 from tests.support.server import ROOT, ServerPorts, ServerProcess
 from tests.support.sipp import SippRun
@@ -33,11 +34,11 @@ PORTS = ServerPorts(sip=5490, websocket=8489, http=8481, mqtt=2284, control=8492
 @pytest.fixture(scope="module")
 def queue_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     work = tmp_path_factory.mktemp("queue")
-    server = ServerProcess(work, workers=2, ports=PORTS, overrides={
+    server = ServerProcess(work, workers=2, ports=PORTS, speech=True, overrides={
         "paths": {"flows": str(ROOT / "tests" / "fixtures" / "queue_flows")},
         "entry_points": {"200": "support_queue"},
         "routing": {"ring_timeout_s": 4, "max_misses": 2, "missed_retry_after": 0},
-    }).start()
+    }).start(timeout_s=90)
     try:
         yield server
     finally:
@@ -187,3 +188,46 @@ async def test_missed_offers_keep_the_callers_place_and_send_the_agent_away(
     assert offers == [("interaction.assigned", "carol"), ("interaction.offer_missed", "carol"),
                       ("interaction.assigned", "carol"), ("interaction.offer_missed", "carol"),
                       ("interaction.assigned", "dave")]
+
+
+async def test_a_recorded_conversation_is_transcribed_per_channel(
+    queue_server: ServerProcess, tmp_path: Path
+) -> None:
+    """The caller says 네 (yes); the agent's phone sends silence. The transcript
+    has the word on the caller's channel, with its time, and nothing on the agent's."""
+    server = queue_server
+    status, body = server.request("POST", "/agents", {
+        "name": "erin", "password": "erin-pw-1", "skills": {"support": 5}})
+    assert status == 201, body
+    erin = Softphone(tmp_path / "erin", "erin", "erin-pw-1", "127.0.0.1", PORTS.sip)
+    try:
+        await erin.start()
+        await erin.wait_registered()
+        for name in ("alice", "bob", "carol", "dave"):
+            server.request("PUT", f"/agents/{name}/state", {"state": "offline"})
+        server.request("PUT", "/agents/erin/state", {"state": "available"})
+        before = {c["id"] for c in server.calls()}
+        # Hold music plays ~1 s before erin answers; 네 comes well after that.
+        pcap = speech_pcap("네", tmp_path, lead_ms=4000, tail_ms=3000)
+        caller = asyncio.create_task(SippRun(
+            "uac_digits.xml", server.sip_target, service="200", pcap=pcap,
+            recv_timeout_ms=9000, timeout_s=40).run_async())
+        assert (await caller).ok
+    finally:
+        await erin.stop()
+    (call,) = [c for c in server.calls() if c["id"] not in before
+               and c["direction"] == "inbound"]
+
+    def transcribed() -> list[dict[str, Any]] | None:
+        items = server.get(f"/calls/{call['id']}/transcript")["items"]
+        return items if len(items) == 2 else None
+
+    items = await asyncio.to_thread(server.wait_for, transcribed, 30)
+    by_label = {item["label"]: item for item in items}
+    assert set(by_label) == {"caller", "agent"}
+    assert "네" in by_label["caller"]["text"], by_label
+    assert "네" not in by_label["agent"]["text"]
+    (word,) = [w for w in by_label["caller"]["words"] if w["word"] == "네"][:1]
+    assert 0 < word["start"] < word["end"]
+    found = server.get("/transcripts?q=%EB%84%A4")["items"]
+    assert call["id"] in {item["call_id"] for item in found}

@@ -28,7 +28,8 @@ def test_flow_events_follow_the_call_when_there_is_one() -> None:
 
 
 def test_no_topic_carries_two_kinds() -> None:
-    topics = [topic_for("vc", kind, call_id="c", interaction_id="i", agent="a") for kind in TOPICS]
+    topics = [topic_for("vc", kind, call_id="c", interaction_id="i", agent="a",
+                        queue="q") for kind in TOPICS]
     assert len(set(topics)) == len(topics)
 
 

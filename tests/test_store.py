@@ -59,7 +59,7 @@ async def test_migration_creates_the_schema_on_an_empty_file(tmp_path: Path) -> 
     tables = {name for (name,) in rows(db, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"interactions", "calls", "call_events", "outbox", "agents", "sip_accounts",
             "version", "alembic_version"} <= tables
-    assert rows(db, "SELECT version_num FROM alembic_version") == [("0003",)]
+    assert rows(db, "SELECT version_num FROM alembic_version") == [("0005",)]
     assert rows(db, "PRAGMA journal_mode") == [("wal",)]
     columns = {(name, kind) for _, name, kind, *_ in rows(db, "PRAGMA table_info(sip_accounts)")}
     assert columns == {("id", "INTEGER"), ("username", "TEXT"), ("domain", "TEXT"),

@@ -21,6 +21,7 @@ from aiohttp import web
 from .api.app import create_app
 from .calls.service import VoiceService
 from .calls.store_journal import StoreJournal
+from .channels.wiring import start_channels
 from .distribution.callbacks import start_queue_services
 from .distribution.service import DistributionService
 from .edge.kamailio_process import KamailioEdge
@@ -134,7 +135,9 @@ class Server:
             routing.wrap_up)
         await services.distribution.start()
         runtime.set_router(services.distribution)
+        services.distribution.transcription = services.transcription
         self._stack.push_async_callback(services.distribution.stop)
+        await start_channels(services, runtime, self._stack)
         services.extras["callbacks"] = await start_queue_services(
             services.distribution, services.pool, settings.queues, self._stack)
 

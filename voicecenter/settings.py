@@ -209,6 +209,24 @@ class QueueSettings(_Section):
     callback_ring_timeout_s: float = Field(30.0, gt=0, le=300)
 
 
+class SmsSettings(_Section):
+    """SMS by webhook in and a provider out (see docs/omnichannel.md).
+
+    Secrets belong in the environment: VOICECENTER__SMS__WEBHOOK_SECRET and
+    VOICECENTER__SMS__PROVIDER_TOKEN. Without a webhook secret the webhook
+    answers 503: unsigned SMS are never accepted.
+    """
+
+    webhook_secret: str = ""
+    provider: Literal["none", "http"] = "none"
+    provider_url: str = ""  # the HTTP provider POSTs To, From, Body (form) here
+    provider_token: str = ""  # sent as a Bearer token
+    from_number: str = ""
+    max_body: int = Field(1600, ge=1, le=100_000)
+    per_sender_per_minute: int = Field(30, ge=1)
+    inactivity_timeout_s: float = Field(3600.0, gt=0)
+
+
 class Settings(_Section):
     sip: SipSettings = SipSettings()
     media: MediaSettings = MediaSettings()
@@ -220,6 +238,7 @@ class Settings(_Section):
     routing: RoutingSettings = RoutingSettings()
     queues: QueueSettings = QueueSettings()
     dialplan: DialplanSettings = DialplanSettings()
+    sms: SmsSettings = SmsSettings()
     # Called number (user part of the Request-URI) -> flow name in paths.flows.
     entry_points: dict[str, str] = {"100": "digits_demo"}
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

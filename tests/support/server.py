@@ -101,6 +101,11 @@ class ServerProcess:
             except (OSError, urllib.error.URLError):
                 time.sleep(0.2)
                 continue
+            if health.get("pid") != self.process.pid:
+                # Another server (a parallel test run) holds our HTTP port.
+                self.stop()
+                raise RuntimeError(f"port {self.ports.http} answers for another server "
+                                   f"(pid {health.get('pid')})")
             if health.get("sip_edge") and all(w["ready"] for w in health["workers"]):
                 return self
             time.sleep(0.2)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from aiohttp import web
 
 from .keys import SERVICES
@@ -28,6 +30,7 @@ async def health(request: web.Request) -> web.Response:
     publisher = services.publisher
     body = {
         "status": "draining" if services.voice.draining else "ok",
+        "pid": os.getpid(),
         "workers": workers,
         "capacity": pool.capacity if pool else 0,
         "live_calls": len(services.voice.sessions),

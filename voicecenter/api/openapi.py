@@ -21,7 +21,7 @@ def _response(description: str, schema: dict[str, Any] | None = None) -> dict[st
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    names = {400: "Invalid request", 404: "Not found", 409: "Conflict"}
+    names = {400: "Invalid request", 403: "Forbidden", 404: "Not found", 409: "Conflict"}
     return {str(code): _response(names[code], _ERROR) for code in codes}
 
 
@@ -31,6 +31,107 @@ def _items(ref: str) -> dict[str, Any]:
 
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 _CALL = {"name": "call_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+
+def _action(summary: str, body: dict[str, Any] | None = None, errors: tuple[int, ...] = (409,),
+            params: dict[str, Any] = _CALL) -> dict[str, Any]:
+    """A POST sub-resource action (see docs/call-control.md)."""
+    operation: dict[str, Any] = {"summary": summary, "parameters": [params],
+                                 "responses": {"200": _response("Done", {"type": "object"}),
+                                               **_errors(*errors)}}
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {
+            "schema": {"type": "object", "required": list(body), "properties": body}}}}
+    return {"post": operation}
+
+
+_AGENT = {"type": "string", "description": "agent name"}
+_CALL_CONTROL: dict[str, Any] = {
+    "/calls/{call_id}/transfer/attended": _action(
+        "Attended transfer: hold the caller (music) and connect the agent to `to`",
+        {"to": _AGENT}, (400, 404, 409)),
+    "/calls/{call_id}/transfer/complete": _action(
+        "Complete the attended transfer: the caller goes to the consulted agent"),
+    "/calls/{call_id}/transfer/cancel": _action(
+        "Cancel the attended transfer: the consulted agent is hung up, the caller resumed"),
+    "/calls/{call_id}/conference": _action(
+        "Three-way conference: caller, agent and `with` all hear each other",
+        {"with": _AGENT}, (400, 404, 409)),
+    "/calls/{call_id}/supervise": _action(
+        "Dial a supervisor in: listen (hears both), whisper (only the agent hears the "
+        "supervisor) or barge (everyone hears everyone); again to change the mode",
+        {"supervisor": _AGENT, "mode": {"enum": ["listen", "whisper", "barge"]}},
+        (400, 404, 409)),
+    "/calls/{call_id}/supervise/stop": _action("Hang up the supervisor"),
+    "/calls/{call_id}/record/pause": _action(
+        "Pause the recording (silence in the file; the span is listed in "
+        "recording.completed)"),
+    "/calls/{call_id}/record/resume": _action("Resume a paused recording"),
+    "/calls/{call_id}/control": {"get": {
+        "summary": "Who is on the call (consulted agent, conferee, supervisor), hold and "
+                   "recording pause", "parameters": [_CALL],
+        "responses": {"200": _response("State", {"type": "object"}), **_errors(409)}}},
+    "/agents/{name}/calls": {"post": {
+        **_action("Click to call: ring the agent's softphone, then dial `to` (number or SIP "
+                  "URI) if the dial plan allows it; 403 destination-not-allowed otherwise",
+                  {"to": {"type": "string"}}, (400, 403, 404, 409), _NAME)["post"],
+        "responses": {"201": _response("Connected", {"type": "object"}),
+                      **_errors(400, 403, 404, 409)}}},
+}
+
+# Web chat, SMS and conversations (voicecenter/api/chat.py, voicecenter/api/sms.py).
+_CONVERSATION = {"name": "conversation_id", "in": "path", "required": True,
+                 "schema": {"type": "string"}}
+_WS = {"101": _response("Switching to WebSocket")}
+_OMNICHANNEL: dict[str, Any] = {
+    "/chat": {"get": {"summary": "The customer chat widget page (HTML, no CDN)",
+                      "responses": {"200": _response("Page")}}},
+    "/chat/{name}": {"get": {
+        "summary": "The widget's script and style (widget.js, widget.css)",
+        "parameters": [{"name": "name", "in": "path", "required": True,
+                        "schema": {"enum": ["widget.js", "widget.css"]}}],
+        "responses": {"200": _response("File"), **_errors(404)}}},
+    "/chat/ws": {"get": {
+        "summary": "Visitor WebSocket: welcome, lines after last_seq, then live lines; "
+                   "send message (client_id, acked with seq), typing, call_me, end",
+        "parameters": [
+            {"name": "visitor", "in": "query", "required": True,
+             "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{8,64}$"}},
+            {"name": "last_seq", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+        "responses": {**_WS, **_errors(400)}}},
+    "/agents/{name}/ws": {"get": {
+        "summary": "Agent WebSocket: offers, customer lines and typing out; state, accept, "
+                   "decline, message, typing, history, close, escalate in",
+        "parameters": [_NAME], "responses": {**_WS, **_errors(404)}}},
+    "/sms/inbound": {"post": {
+        "summary": "SMS provider webhook: form fields From, To, Body (MessageSid), signed "
+                   "with X-Voicecenter-Signature: sha256=HMAC(secret, body)",
+        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {
+            "schema": {"type": "object", "required": ["From", "To", "Body"], "properties": {
+                "From": {"type": "string"}, "To": {"type": "string"},
+                "Body": {"type": "string"}, "MessageSid": {"type": "string"}}}}}},
+        "responses": {"200": _response("Threaded into a conversation", {"type": "object"}),
+                      **{str(c): _response(d, _ERROR) for c, d in (
+                          (400, "Missing fields"), (401, "Unsigned"), (403, "Bad signature"),
+                          (413, "Too long"), (415, "Not a form"), (429, "Flooding sender"),
+                          (503, "SMS not configured"))}}}},
+    "/conversations/{conversation_id}/timeline": {"get": {
+        "summary": "The interaction's whole timeline across channels (chat lines, flow "
+                   "steps, SMS, call legs, recordings), live or ended",
+        "parameters": [_CONVERSATION],
+        "responses": {"200": _response("Timeline", {"type": "object"}), **_errors(404)}}},
+    "/profiles/{profile_id}": {"get": {
+        "summary": "A customer profile: identities (phone, sip, chat, email, account) and "
+                   "interaction history, newest first",
+        "parameters": [{"name": "profile_id", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "responses": {"200": _response("Profile", {"type": "object"}), **_errors(404)}}},
+    "/conversations/{conversation_id}": {"get": {
+        "summary": "A live chat or SMS conversation with its numbered lines",
+        "parameters": [_CONVERSATION],
+        "responses": {"200": _response("Conversation", {"type": "object"}), **_errors(404)}}},
+}
 
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -103,10 +204,70 @@ DOCUMENT: dict[str, Any] = {
                 "schema": {"type": "object", "required": ["to"],
                            "properties": {"to": {"type": "string"}}}}}},
             "responses": {"200": _response("Transferred"), **_errors(400, 404, 409)}}},
+        **_CALL_CONTROL,
+        **_OMNICHANNEL,
+        "/queues": {"get": {
+            "summary": "Real-time figures of every queue (waiting, service level, ASA, AHT...)",
+            "responses": {"200": _response("Queues", _items("#/components/schemas/Queue"))}}},
+        "/queues/{name}": {"get": {
+            "summary": "One queue's real-time figures and its agents' states",
+            "parameters": [_NAME],
+            "responses": {"200": _response("Queue", {"$ref": "#/components/schemas/Queue"}),
+                          **_errors(404)}}},
+        "/callbacks": {
+            "get": {"summary": "Callbacks, newest first",
+                    "responses": {"200": _response("Callbacks",
+                                                   _items("#/components/schemas/Callback"))}},
+            "post": {
+                "summary": "Schedule a callback: routed to an agent from `at`, then dialed",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["number"], "properties": {
+                        "number": {"type": "string", "pattern": "^\\+?[0-9]{2,20}$"},
+                        "at": {"type": "string", "format": "date-time"},
+                        "skills": {"type": "array", "items": {"type": "string"}},
+                        "queue": {"type": "string"}, "priority": {"type": "integer"}}}}}},
+                "responses": {"201": _response("Scheduled",
+                                               {"$ref": "#/components/schemas/Callback"}),
+                              **_errors(400)}}},
+        "/callbacks/{id}": {"get": {
+            "summary": "One callback: state, attempts, agent",
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "integer"}}],
+            "responses": {"200": _response("Callback", {"$ref": "#/components/schemas/Callback"}),
+                          **_errors(404)}}},
+        "/transcripts": {"get": {
+            "summary": "Search transcripts by text (newest first)",
+            "parameters": [{"name": "q", "in": "query", "required": True,
+                            "schema": {"type": "string", "maxLength": 200}}],
+            "responses": {"200": _response("Transcripts", {"type": "object"}),
+                          **_errors(400)}}},
+        "/calls/{call_id}/transcript": {"get": {
+            "summary": "A call's transcripts, one per channel, with word times and confidence",
+            "parameters": [_CALL],
+            "responses": {"200": _response("Transcripts", {"type": "object"})}}},
         "/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": _response("OpenAPI document")}}},
     },
     "components": {"schemas": {
+        "Queue": {"type": "object", "properties": {
+            "name": {"type": "string"}, "skills": {"type": "array", "items": {"type": "string"}},
+            "waiting": {"type": "integer"}, "longest_wait_s": {"type": "number"},
+            "answered": {"type": "integer"}, "abandoned": {"type": "integer"},
+            "service_level": {"type": "object", "properties": {
+                "threshold_s": {"type": "number"}, "percent": {"type": ["number", "null"]}}},
+            "asa_s": {"type": ["number", "null"]}, "aht_s": {"type": ["number", "null"]},
+            "estimated_wait_s": {"type": "number"}, "window_s": {"type": "number"},
+            "agents": {"type": "array", "items": {"type": "object", "properties": {
+                "id": {"type": "string"}, "state": {"type": "string"},
+                "reason": {"type": ["string", "null"]}, "in_state_s": {"type": "number"}}}}}},
+        "Callback": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "number": {"type": "string"}, "uri": {"type": "string"},
+            "queue": {"type": "string"}, "skills": {"type": "array", "items": {"type": "string"}},
+            "state": {"enum": ["pending", "calling", "connected", "done", "failed"]},
+            "attempts": {"type": "integer"}, "enqueued_at": {"type": "string"},
+            "due_at": {"type": ["string", "null"]}, "agent": {"type": ["string", "null"]},
+            "interaction_id": {"type": ["string", "null"]},
+            "error": {"type": ["string", "null"]}}},
         "Error": {"type": "object", "required": ["error", "message"], "properties": {
             "error": {"type": "string", "description": "stable error id, e.g. no-such-call"},
             "message": {"type": "string"}, "details": {"type": "object"}}},

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,9 @@ class Conversation:
     # Recording paused for card numbers: [start, end] in seconds from the
     # caller's first recording; end None while still paused (see control.py).
     paused: list[list[float | None]] = field(default_factory=list)
+    # Called when the agent hangs up; True when another leg took the caller
+    # (the consulted agent, a conferee) and the conversation goes on.
+    on_agent_hangup: Callable[[], Awaitable[bool]] | None = None
 
 
 async def dial_agent(voice: VoiceService, caller: CallSession, agent: str, edge: str,

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,10 @@ class DistributionService:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.loop_task: asyncio.Task[None] | None = None
         self.started = time.monotonic()
+        # Post-call transcription of each merged recording (set by the server).
+        self.transcription: Any = None
+        # Carries out assignments of chats and SMS (set by the text channels).
+        self.digital_offer: Callable[[Assign], Awaitable[None]] | None = None
         self.figures = QueueFigures(self.router, self.now)
         # Set by the server when callbacks are on (distribution/callbacks.py).
         self.callbacks: Any = None
@@ -150,7 +155,10 @@ class DistributionService:
     async def _loop(self) -> None:
         while True:
             for decision in self.router.decide(self.now()):
-                if isinstance(decision, Assign):
+                if isinstance(decision, Assign) and decision.channel != Channel.VOICE \
+                        and self.digital_offer is not None:
+                    self._spawn(self.digital_offer(decision))
+                elif isinstance(decision, Assign):
                     self._spawn(self._offer(decision))
                 elif isinstance(decision, Overflow):
                     await self._overflow(decision)
@@ -215,7 +223,10 @@ class DistributionService:
             await wait_either_ends(conversation)
             caller, leg = conversation.caller, conversation.leg
             if caller.ended.is_set() or leg.ended.is_set():
-                break
+                # The agent hanging up may hand the caller on (control.py) instead.
+                handover = conversation.on_agent_hangup
+                if caller.ended.is_set() or handover is None or not await handover():
+                    break
         await stop_recordings(conversation)
         for session in (caller, leg):
             with contextlib.suppress(Exception):
@@ -254,6 +265,11 @@ class DistributionService:
             "agents": list(dict.fromkeys(r.agent for r in agents)),
             "paused": [{"start": round(s or 0.0, 2), "end": None if e is None else round(e, 2)}
                        for s, e in conversation.paused]})
+        if self.transcription is not None:
+            await self.transcription.enqueue(target, call_id=conversation.caller.call_id,
+                                             labels=["caller", "agent"],
+                                             sensitive=[[s or 0.0, e] for s, e in
+                                                        conversation.paused if e is not None])
 
     # -- call control ---------------------------------------------------------
     def adopt(self, conversation: Conversation) -> None:

@@ -13,6 +13,7 @@ Scopes:
   on calls and on chat/SMS conversations alike, and a subscriber following a
   call should see its flow steps under that call.
 - ``agent``: ``{prefix}/agents/{agent_name}/...``.
+- ``queue``: ``{prefix}/queues/{queue_name}/...`` (figures, not tied to one call).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Scope = Literal["call", "interaction", "leg", "agent"]
+Scope = Literal["call", "interaction", "leg", "agent", "queue"]
 
 
 class UnknownEventKind(ValueError):
@@ -69,6 +70,22 @@ _RULES = (
               "A transfer began (data: from, to, kind)."),
     TopicRule("call.transfer_failed", "call", "transfer/failed",
               "The transfer target did not take the call (data: to, reason)."),
+    TopicRule("call.consult_started", "call", "transfer/consult/started",
+              "An attended transfer's consultation began (data: from, to, leg)."),
+    TopicRule("call.transfer_cancelled", "call", "transfer/cancelled",
+              "The consultation ended without a transfer (data: agent, reason)."),
+    TopicRule("call.conference_started", "call", "conference/started",
+              "A third party joined: a three-way conference (data: agents, leg)."),
+    TopicRule("call.conference_left", "call", "conference/left",
+              "The conference's third party left (data: agent, reason)."),
+    TopicRule("call.supervision_started", "call", "supervision/started",
+              "A supervisor joined or changed mode (data: supervisor, mode, agent, leg)."),
+    TopicRule("call.supervision_stopped", "call", "supervision/stopped",
+              "The supervisor left (data: agent, reason)."),
+    TopicRule("recording.paused", "call", "recording/paused",
+              "Recording paused, e.g. for a card number (data: at, seconds into the file)."),
+    TopicRule("recording.resumed", "call", "recording/resumed",
+              "Recording resumed (data: start, end of the silent span)."),
     TopicRule("interaction.offer_missed", "interaction", "offer/missed",
               "The offered agent did not answer; the interaction is back at its place."),
     TopicRule("call.bridged", "call", "bridged",
@@ -110,6 +127,16 @@ _RULES = (
     TopicRule("agent.updated", "agent", "updated",
               "An agent's skills or password changed."),
     TopicRule("agent.removed", "agent", "removed", "An agent was deleted."),
+    TopicRule("queue.figures", "queue", "figures",
+              "Real-time figures of a queue, every few seconds (see docs/queues.md)."),
+    TopicRule("callback.requested", "interaction", "callback/requested",
+              "The caller left the queue for a callback and keeps the place (data: number)."),
+    TopicRule("callback.attempt_failed", "interaction", "callback/attempt/failed",
+              "The customer did not answer a callback (data: attempt, reason, retry_in_s)."),
+    TopicRule("callback.connected", "interaction", "callback/connected",
+              "The customer answered the callback and is bridged to the agent."),
+    TopicRule("callback.failed", "interaction", "callback/failed",
+              "Every callback attempt failed; the callback is given up (data: attempts)."),
 )
 
 TOPICS: dict[str, TopicRule] = {rule.kind: rule for rule in _RULES}
@@ -123,6 +150,7 @@ def topic_for(
     call_id: str | None = None,
     interaction_id: str | None = None,
     agent: str | None = None,
+    queue: str | None = None,
 ) -> str:
     """The one topic on which events of ``kind`` are published."""
     rule = TOPICS.get(kind)
@@ -137,6 +165,8 @@ def topic_for(
     if scope == "interaction":
         owner = _segment("interaction_id", kind, interaction_id)
         return f"{prefix}/interactions/{owner}/{rule.path}"
+    if scope == "queue":
+        return f"{prefix}/queues/{_segment('queue', kind, queue)}/{rule.path}"
     owner = _segment("agent", kind, agent)
     return f"{prefix}/agents/{owner}/{rule.path}"
 
@@ -160,6 +190,7 @@ def markdown_table(prefix: str = "voicecenter") -> str:
         "call": "calls/{call_id}",
         "interaction": "interactions/{interaction_id}",
         "agent": "agents/{name}",
+        "queue": "queues/{name}",
     }
     lines = ["| kind | topic | meaning |", "| --- | --- | --- |"]
     for rule in _RULES:

@@ -25,12 +25,18 @@ from .nodes import NODE_TYPES
 BUILTINS = frozenset({"caller_id", "called_number", "call_id", "language", "flow"})
 
 
-def check_all(flows: Mapping[str, Flow], sounds: Path | None) -> list[str]:
-    """Every finding in every flow, sorted by file and line."""
+def check_all(flows: Mapping[str, Flow], sounds: Path | None,
+              text_flows: Iterable[str] = ()) -> list[str]:
+    """Every finding in every flow, sorted by file and line.
+
+    text_flows: flows that chat or SMS run (their entry points); voice-only
+    nodes reachable from them are findings.
+    """
     entry_sets = _subflow_inputs(flows)
     found: list[tuple[str, int, str]] = []
     for flow in flows.values():
         found += check_flow(flow, flows, sounds, entry_sets.get(flow.name, set()))
+    found += _voice_only(flows, text_flows)
     found.sort()
     return [f"{path}:{line}: {message}" for path, line, message in found]
 
@@ -70,6 +76,27 @@ def check_flow(flow: Flow, flows: Mapping[str, Flow], sounds: Path | None,
         first = min(cycle, key=lambda n: flow.nodes[n].line)
         path = " -> ".join([*cycle, cycle[0]])
         report(flow.nodes[first], f"loop {path} never waits for input")
+    return found
+
+
+def _voice_only(flows: Mapping[str, Flow],
+                text_flows: Iterable[str]) -> list[tuple[str, int, str]]:
+    """Voice-only nodes that a chat or SMS conversation can reach, subflows included."""
+    found: list[tuple[str, int, str]] = []
+    pending, seen = [name for name in text_flows if name in flows], set()
+    while pending:
+        flow = flows[pending.pop()]
+        if flow.name in seen:
+            continue
+        seen.add(flow.name)
+        for node_id in sorted(_reachable(flow)):
+            node = flow.nodes[node_id]
+            if node.type == "subflow" and node.params["flow"] in flows:
+                pending.append(node.params["flow"])
+            if NODE_TYPES[node.type].voice_only:
+                found.append((str(flow.source or flow.name), node.line,
+                              f"node {node.id!r} ({node.type}) works on calls only, and "
+                              f"chat or SMS runs flow {flow.name!r}"))
     return found
 
 

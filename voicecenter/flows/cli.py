@@ -122,7 +122,8 @@ def run_flow_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def _check(settings: Settings, flows: dict[str, Flow], errors: list[str]) -> int:
     findings = [line for error in errors for line in error.splitlines()]
-    findings += check_all(flows, settings.paths.sounds)
+    findings += check_all(flows, settings.paths.sounds, [
+        settings.entry_points[c] for c in ("chat", "sms") if c in settings.entry_points])
     for number, name in settings.entry_points.items():
         if name not in flows:
             findings.append(f"{settings.source}: entry point {number} names unknown flow "

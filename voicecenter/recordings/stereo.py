@@ -28,12 +28,19 @@ def _load(path: Path, rate: int) -> AudioSegment:
 
 
 def merge_stereo(caller: Path, agents: list[tuple[Path, float]], out: Path,
-                 rate: int = 8000) -> Path:
-    """Write a stereo WAV: the caller left; each agent leg right, at its offset in seconds."""
+                 rate: int = 8000, more_caller: list[tuple[Path, float]] | None = None) -> Path:
+    """Write a stereo WAV: the caller left; each agent leg right, at its offset in seconds.
+
+    `more_caller` are later pieces of the caller's side (recorded again after
+    a pause), placed at their offsets so the paused span stays silent.
+    """
     left = _load(caller, rate)
     legs = [(_load(path, rate), max(0.0, offset)) for path, offset in agents]
-    longest = max([len(left)] + [int(offset * 1000) + len(leg) for leg, offset in legs])
+    pieces = [(_load(path, rate), max(0.0, offset)) for path, offset in more_caller or []]
+    longest = max([len(left)] + [int(offset * 1000) + len(leg) for leg, offset in legs + pieces])
     left += AudioSegment.silent(longest - len(left), frame_rate=rate)
+    for piece, offset in pieces:
+        left = left.overlay(piece, position=int(offset * 1000))
     right = AudioSegment.silent(longest, frame_rate=rate)
     for leg, offset in legs:
         right = right.overlay(leg, position=int(offset * 1000))

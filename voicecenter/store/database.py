@@ -33,8 +33,10 @@ from sqlalchemy.ext.asyncio import (
 
 from voicecenter.settings import Settings
 from voicecenter.store.agents import AgentRepository
+from voicecenter.store.callbacks import CallbackRepository
 from voicecenter.store.calls import CallRepository
 from voicecenter.store.customers import CustomerRepository
+from voicecenter.store.customers_identity import IdentityRepository
 from voicecenter.store.errors import StoreError
 from voicecenter.store.interactions import InteractionRepository
 from voicecenter.store.outbox import OutboxRepository
@@ -118,6 +120,8 @@ class Store:
         self.outbox = OutboxRepository(self)
         self.customers = CustomerRepository(self)
         self.transcripts = TranscriptRepository(self)
+        self.callbacks = CallbackRepository(self)
+        self.identities = IdentityRepository(self)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:

@@ -39,6 +39,9 @@ class Node:
     time_limit: ClassVar[float] = 120.0
     # Waits for the caller (digits, speech) or for time: a loop through it is not busy.
     takes_input: ClassVar[bool] = False
+    # Makes sense on calls only (audio recording, spoken digits): `flows check` says so
+    # for flows that chat or SMS run, where such a node cannot do its job.
+    voice_only: ClassVar[bool] = False
     # A transition the flow need not name, and the one taken instead when it does not.
     aliases: ClassVar[dict[str, str]] = {}
 

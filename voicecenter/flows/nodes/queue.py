@@ -8,6 +8,7 @@ from typing import Any
 from ..context import CallEnded, FlowContext, QueueRequest
 from .base import Node, Param
 from .common import play, prompt_paths
+from .queue_callback import CALLBACK, announcement, offer_callback
 
 
 class QueueNode(Node):
@@ -17,6 +18,13 @@ class QueueNode(Node):
     caller leaves without an agent (timeout or hang-up); the router itself
     records the assignment. `agent` is taken with the agent's name in the
     `into` variable, `timeout` after max_wait_s.
+
+    With `announce_every_s`, the caller hears its position and estimated wait
+    (from recent handle times) on entry and then every that many seconds,
+    between stretches of the hold prompt. With `callback_key`, pressing it
+    offers a callback: the caller confirms the caller ID (or types a number),
+    hangs up, and the interaction keeps its place in the queue; `callback`
+    is taken then.
     """
 
     type_name = "queue"
@@ -28,8 +36,17 @@ class QueueNode(Node):
         "announce": Param((str, list, dict), prompt=True, doc="played once on entry"),
         "hold_prompt": Param((str, list, dict), prompt=True, doc="played in a loop"),
         "into": Param(str, default="agent"),
+        "announce_every_s": Param((int, float), default=0,
+                                  doc="say position and estimated wait this often (0: never)"),
+        "position_prompt": Param(str, default="You are number $position in the queue. "
+                                 "Your estimated wait is $minutes minutes.",
+                                 doc="text said with $position, $minutes and $seconds"),
+        "callback_key": Param(str, choices=("0", "1", "2", "3", "4", "5", "6", "7", "8", "9",
+                                            "*", "#"), doc="the key that asks for a callback"),
+        "callback_offer": Param((str, list, dict), prompt=True,
+                                doc="said with each announcement when callback_key is set"),
     }
-    transitions = ("agent", "timeout")
+    transitions = ("agent", "timeout", "callback")
     time_limit = 3600.0
     takes_input = True  # it waits: a loop back through it is not a busy loop
 
@@ -63,7 +80,7 @@ class QueueNode(Node):
         waiter = asyncio.ensure_future(router.wait_for_agent(request, self["max_wait_s"]))
         try:
             await play(ctx, self["announce"])
-            agent = await self._hold(ctx, waiter)
+            agent = await self._hold(ctx, request, waiter)
         except CallEnded:
             await self._dequeued(ctx, request, facts, "abandoned", began)
             raise
@@ -72,6 +89,8 @@ class QueueNode(Node):
                 waiter.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await waiter
+        if agent == CALLBACK:
+            return "callback"
         if agent is None:
             await self._dequeued(ctx, request, facts, "timeout", began)
             return "timeout"
@@ -87,16 +106,55 @@ class QueueNode(Node):
                 {**facts, "reason": reason, "waited_s": round(time.monotonic() - began, 1)},
                 state="active")
 
-    async def _hold(self, ctx: FlowContext, waiter: asyncio.Future[str | None]) -> str | None:
+    async def _hold(self, ctx: FlowContext, request: QueueRequest,
+                    waiter: asyncio.Future[str | None]) -> str | None:
+        """Hold prompt, announcements and the callback key until an agent (or CALLBACK)."""
         files = await prompt_paths(ctx, self["hold_prompt"])
+        every = float(self["announce_every_s"] or 0)
+        key = self["callback_key"]
+        loop = asyncio.get_running_loop()
+        next_announce = loop.time() if every > 0 else None
         while not waiter.done():
-            if not files:
+            if next_announce is not None and loop.time() >= next_announce:
+                next_announce = loop.time() + every
+                spoken = await announcement(ctx, request, self["position_prompt"])
+                spoken += await prompt_paths(ctx, self["callback_offer"]) if key else []
+                if spoken:
+                    heard = await self._play(ctx, spoken, waiter, None, bool(key))
+                    if heard == "barge_in" and await self._pressed(ctx, request, key):
+                        return CALLBACK
+                    continue
+            if not files and next_announce is None and not key:
                 return await waiter
-            playing = asyncio.ensure_future(ctx.call.play(files))
-            await asyncio.wait({waiter, playing}, return_when=asyncio.FIRST_COMPLETED)
-            if not playing.done():
-                stop = getattr(ctx.call, "stop_play", None)
-                if stop is not None:
-                    await stop()
-            await playing
+            heard = await self._play(ctx, files, waiter, next_announce, bool(key))
+            if heard == "barge_in" and await self._pressed(ctx, request, key):
+                return CALLBACK
         return waiter.result()
+
+    async def _play(self, ctx: FlowContext, files: list[Any], waiter: asyncio.Future[Any],
+                    until: float | None, barge_in: bool) -> str:
+        """Play until done, a digit, an agent, or the loop time ``until``; which one."""
+        loop = asyncio.get_running_loop()
+        timeout = None if until is None else max(0.0, until - loop.time())
+        if not files:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiter), 1.0 if timeout is None
+                                       else min(timeout, 1.0))
+            return "agent" if waiter.done() else "timer"
+        playing = asyncio.ensure_future(ctx.call.play(files, barge_in=barge_in))
+        await asyncio.wait({waiter, playing}, timeout=timeout,
+                           return_when=asyncio.FIRST_COMPLETED)
+        if not playing.done():
+            stop = getattr(ctx.call, "stop_play", None)
+            if stop is not None:
+                await stop()
+        reason = await playing
+        return "agent" if waiter.done() else str(reason)
+
+    async def _pressed(self, ctx: FlowContext, request: QueueRequest, key: str | None) -> bool:
+        """A digit stopped the prompt: True once the caller has left for a callback."""
+        typed = await ctx.call.collect(max_digits=1, timeout_ms=300, inter_digit_ms=300,
+                                       terminator="")
+        if key is None or typed.digits != key:
+            return False
+        return await offer_callback(ctx, request)

@@ -17,6 +17,7 @@ class RecordMessageNode(Node):
     """
 
     type_name = "record_message"
+    voice_only = True
     params = {
         "prompt": Param((str, list, dict), prompt=True,
                         doc="e.g. 'leave a message after the tone'"),

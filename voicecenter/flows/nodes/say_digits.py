@@ -10,6 +10,7 @@ class SayDigitsNode(Node):
     """Speak a digit string with the per-digit prompts in sounds/digits/."""
 
     type_name = "say_digits"
+    voice_only = True
     params = {
         "value": Param(str, required=True, doc="digits to say, usually {a_variable}"),
         "intro": Param(str, default=None, prompt=True, doc="a .wav played first"),

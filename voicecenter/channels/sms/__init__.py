@@ -1,0 +1,1 @@
+"""SMS: a signed webhook in, a provider out, conversations threaded by number."""
