@@ -17,6 +17,7 @@ from ..flows.context import CallEnded, CollectResult, SpeechResult
 from ..media.worker_link import CommandFailed, WorkerLink, WorkerUnavailable
 from ..speech.live import ListenWait, SpeechEndpoint, listen_on_call
 from .journal import CallJournal
+from .waiting import first_set
 
 log = logging.getLogger("voicecenter.calls")
 
@@ -190,14 +191,7 @@ class CallSession:
             raise
 
     async def _until(self, event: asyncio.Event, timeout: float, what: str) -> None:
-        waiter = asyncio.ensure_future(event.wait())
-        ended = asyncio.ensure_future(self.ended.wait())
-        try:
-            await asyncio.wait({waiter, ended}, timeout=timeout,
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-            ended.cancel()
+        await first_set(event, self.ended, timeout=timeout)
         if event.is_set():
             return
         if self.ended.is_set():

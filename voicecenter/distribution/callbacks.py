@@ -29,6 +29,7 @@ from ..routing.model import Channel, Interaction
 from ..store.callbacks import CALLING, CONNECTED, DONE, FAILED, PENDING, CallbackRecord
 from ..store.errors import NoSuchInteraction
 from ..store.models import utcnow
+from .connect import ring_outcome
 
 if TYPE_CHECKING:
     from ..media.pool import WorkerPool
@@ -285,20 +286,9 @@ class CallbackService:
             await self.store.interactions.attach(leg.interaction_id, {
                 "callback": record.id, "callback_number": record.number,
                 "callback_of": record.origin})
-        answered = asyncio.ensure_future(leg.media_up.wait())
-        ended = asyncio.ensure_future(leg.ended.wait())
-        try:
-            await asyncio.wait({answered, ended}, timeout=ring_timeout_s,
-                               return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            answered.cancel()
-            ended.cancel()
-        if leg.media_up.is_set() and not leg.ended.is_set():
+        reason = await ring_outcome(leg, ring_timeout_s)
+        if reason is None:
             return leg
-        reason = leg.end_reason or f"no answer in {ring_timeout_s:g} s"
-        if not leg.ended.is_set():
-            with contextlib.suppress(Exception):
-                await leg.hangup()
         raise DialFailed(reason)
 
 

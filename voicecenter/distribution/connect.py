@@ -9,6 +9,7 @@ then need nothing from the caller's phone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from ..calls.service import VoiceService
 from ..calls.session import CallSession
+from ..calls.waiting import first_set
 from ..flows.context import CallEnded
 from ..media.worker_link import CommandFailed, WorkerUnavailable
 
@@ -93,21 +95,23 @@ async def dial_agent(voice: VoiceService, caller: CallSession, agent: str, edge:
         "from": "voicecenter", "to": f"sip:{agent}@{edge}", "direction": "outbound",
         "interaction_id": caller.interaction_id, "called_number": agent,
     })
-    answered = asyncio.ensure_future(leg.media_up.wait())
-    ended = asyncio.ensure_future(leg.ended.wait())
-    try:
-        await asyncio.wait({answered, ended}, timeout=ring_timeout_s,
-                           return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        answered.cancel()
-        ended.cancel()
-    if leg.media_up.is_set() and not leg.ended.is_set():
+    reason = await ring_outcome(leg, ring_timeout_s)
+    if reason is None:
         return leg
-    reason = leg.end_reason or f"no answer in {ring_timeout_s:g} s"
-    if not leg.ended.is_set():
-        await leg.hangup()
     code = int(reason.split()[0]) if reason.split()[0].isdigit() else 0
     raise OfferFailed(f"{agent} did not answer: {reason}", code)
+
+
+async def ring_outcome(leg: CallSession, ring_timeout_s: float) -> str | None:
+    """None once the dialed leg answers; else why not (it is hung up if still ringing)."""
+    await first_set(leg.media_up, leg.ended, timeout=ring_timeout_s)
+    if leg.media_up.is_set() and not leg.ended.is_set():
+        return None
+    reason = leg.end_reason or f"no answer in {ring_timeout_s:g} s"
+    if not leg.ended.is_set():
+        with contextlib.suppress(Exception):
+            await leg.hangup()
+    return reason
 
 
 async def bridge(caller: CallSession, leg: CallSession) -> None:
@@ -147,13 +151,7 @@ async def stop_recordings(conversation: Conversation) -> None:
 
 async def wait_either_ends(conversation: Conversation) -> str:
     """Until the caller or the agent hangs up; which side it was."""
-    caller = asyncio.ensure_future(conversation.caller.ended.wait())
-    leg = asyncio.ensure_future(conversation.leg.ended.wait())
-    try:
-        await asyncio.wait({caller, leg}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        caller.cancel()
-        leg.cancel()
+    await first_set(conversation.caller.ended, conversation.leg.ended)
     return "caller" if conversation.caller.ended.is_set() else "agent"
 
 
