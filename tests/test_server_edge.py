@@ -88,6 +88,12 @@ def test_api_errors_are_json_with_a_stable_id(server: ServerProcess) -> None:
     assert status == 201 and body["skills"] == {"sales": 4}
     status, body = server.request("POST", "/agents", {"name": "dave", "password": "d4ve-pass"})
     assert status == 409 and body["error"] == "agent-exists"
+    status, body = server.request("POST", "/agents/dave/wrap_up", {"disposition": "sale"})
+    assert status == 409 and body["error"] == "not-in-wrap-up"
+    status, body = server.request("POST", "/agents/nobody/wrap_up", {})
+    assert status == 404 and body["error"] == "no-such-agent"
+    status, body = server.request("POST", "/agents/dave/wrap_up", {"notes": 5})
+    assert status == 400
     status, body = server.request("GET", "/nowhere")
     assert status == 404 and body["error"] == "not-found"
 

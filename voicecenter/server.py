@@ -132,10 +132,11 @@ class Server:
         services.distribution = DistributionService(
             store, voice, edge_address, paths.recordings,
             RouterConfig.from_dict(routing.router_config()), routing.ring_timeout_s,
-            routing.wrap_up)
+            routing.wrap_up, routing.wrap_up_s, routing.dispositions)
         await services.distribution.start()
         runtime.set_router(services.distribution)
         services.distribution.transcription = services.transcription
+        services.distribution.compress_codec = settings.recording.codec
         self._stack.push_async_callback(services.distribution.stop)
         await start_channels(services, runtime, self._stack)
         services.extras["callbacks"] = await start_queue_services(

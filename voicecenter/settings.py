@@ -149,6 +149,17 @@ class PathSettings(_Section):
     recordings: Path = Path("var/recordings")
 
 
+class RecordingSettings(_Section):
+    """Conversation recordings: stereo WAV (caller left, agent right), kept for
+    transcription and QA; optionally also compressed with ffmpeg."""
+
+    compress: Literal["none", "opus", "mp3"] = "none"
+
+    @property
+    def codec(self) -> str | None:
+        return {"opus": "libopus", "mp3": "libmp3lame"}.get(self.compress)
+
+
 class RoutingSettings(_Section):
     """How calls, chats and SMS are handed to agents (see docs/routing.md)."""
 
@@ -161,11 +172,16 @@ class RoutingSettings(_Section):
     missed_retry_after: float = Field(30.0, ge=0)
     # How long an agent's phone rings before the offer counts as missed.
     ring_timeout_s: float = Field(20.0, gt=0, le=300)
-    # Agents go to wrap-up (not available) when a conversation ends.
+    # Agents go to wrap-up (not available) when a conversation ends, until they
+    # set a disposition or wrap_up_s passes (0: until they set one).
     wrap_up: bool = False
+    wrap_up_s: float = Field(0.0, ge=0, le=3600)
+    # Disposition codes agents choose from when wrapping up (empty: any text).
+    dispositions: list[str] = []
 
     def router_config(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"ring_timeout_s", "wrap_up"})
+        return self.model_dump(exclude={"ring_timeout_s", "wrap_up", "wrap_up_s",
+                                        "dispositions"})
 
 
 class DialplanSettings(_Section):
@@ -236,6 +252,7 @@ class Settings(_Section):
     speech: SpeechSettings = SpeechSettings()
     paths: PathSettings = PathSettings()
     routing: RoutingSettings = RoutingSettings()
+    recording: RecordingSettings = RecordingSettings()
     queues: QueueSettings = QueueSettings()
     dialplan: DialplanSettings = DialplanSettings()
     sms: SmsSettings = SmsSettings()

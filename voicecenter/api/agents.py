@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..distribution.service import DistributionService
+from ..distribution.wrapup import InvalidDisposition, NotInWrapUp
 from ..routing.errors import UnknownAgent
 from ..store.errors import AgentExists, InvalidAgent, NoSuchAgent
 from .errors import ApiError, bad_request, json_body, not_found
@@ -97,3 +98,28 @@ def _distribution(request: web.Request) -> DistributionService:
     if distribution is None:
         raise ApiError(503, "routing-unavailable", "routing is not running")
     return distribution
+
+
+@routes.post("/agents/{name}/wrap_up")
+async def finish_wrap_up(request: web.Request) -> web.Response:
+    """End the agent's wrap-up with a disposition code and notes for the conversation."""
+    name = request.match_info["name"]
+    body = await json_body(request)
+    disposition, notes = body.get("disposition"), body.get("notes", "")
+    if disposition is not None and not isinstance(disposition, str):
+        raise bad_request("disposition must be a string")
+    if not isinstance(notes, str) or len(notes) > 4000:
+        raise bad_request("notes must be a string of at most 4000 characters")
+    distribution = _distribution(request)
+    try:
+        await distribution.ensure_agent(name)
+        call_id = distribution.wrapups.finish(name, disposition)
+    except (UnknownAgent, NoSuchAgent) as exc:
+        raise not_found("no-such-agent", f"no agent {name!r} is known to routing") from exc
+    except NotInWrapUp as exc:
+        raise ApiError(409, "not-in-wrap-up", f"agent {name!r} is not in wrap-up") from exc
+    except InvalidDisposition as exc:
+        raise bad_request(str(exc)) from exc
+    await distribution.voice.journal.event(call_id, "interaction.disposition_set", {
+        "agent": name, "disposition": disposition, "notes": notes})
+    return web.json_response({**distribution.agent_view(name), "call_id": call_id})

@@ -178,6 +178,14 @@ DOCUMENT: dict[str, Any] = {
                                        "schema": {"type": "string"}}],
                        "responses": {"204": _response("Deleted"), **_errors(404)}},
         },
+        "/agents/{name}/wrap_up": {"post": {
+            "summary": "End wrap-up with a disposition code and notes",
+            "parameters": [_NAME],
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"type": "object", "properties": {
+                    "disposition": {"type": "string"}, "notes": {"type": "string"}}}}}},
+            "responses": {"200": _response("Available again", {"type": "object"}),
+                          **_errors(400, 404, 409)}}},
         "/agents/{name}/state": {
             "get": {"summary": "The agent's routing state and time in it",
                     "parameters": [_NAME],

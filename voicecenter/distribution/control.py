@@ -101,7 +101,7 @@ class CallControl:
     async def _check(self, agent: str, *, supervisor: bool = False) -> AgentState:
         """The agent's state if they may join: available (a supervisor: not on a call)."""
         try:
-            target = await self.distribution._ensure_agent(agent)
+            target = await self.distribution.ensure_agent(agent)
         except NoSuchAgent as exc:
             raise UnknownAgent(agent) from exc
         state = target.state

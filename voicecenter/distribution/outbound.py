@@ -85,7 +85,7 @@ async def click_to_call(distribution: DistributionService, links: list[WorkerLin
     if flows and destination.strip() in flows:
         uri = f"sip:{destination.strip()}@{flows[destination.strip()]}"
     try:
-        record = await distribution._ensure_agent(agent)
+        record = await distribution.ensure_agent(agent)
     except NoSuchAgent as exc:
         raise UnknownAgent(agent) from exc
     if record.state in (AgentState.BUSY, AgentState.RESERVED):

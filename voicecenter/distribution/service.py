@@ -22,7 +22,7 @@ from typing import Any
 from ..calls.service import VoiceService
 from ..flows.context import QueueRequest
 from ..media.worker_link import CommandFailed, WorkerUnavailable
-from ..recordings.stereo import RecordingError, merge_stereo
+from ..recordings.stereo import RecordingError, compress, merge_stereo
 from ..routing.config import RouterConfig
 from ..routing.decisions import Assign, Overflow
 from ..routing.errors import UnknownAgent
@@ -46,6 +46,7 @@ from .connect import (
     wait_either_ends,
 )
 from .figures import QueueFigures
+from .wrapup import WrapUps
 
 log = logging.getLogger("voicecenter.distribution")
 
@@ -65,7 +66,8 @@ class Waiter:
 class DistributionService:
     def __init__(self, store: Store, voice: VoiceService, edge: str, recordings: Path,
                  config: RouterConfig | None = None, ring_timeout_s: float = 20.0,
-                 wrap_up: bool = False) -> None:
+                 wrap_up: bool = False, wrap_up_s: float = 0.0,
+                 dispositions: list[str] | None = None) -> None:
         self.store = store
         self.voice = voice
         self.edge = edge
@@ -79,6 +81,9 @@ class DistributionService:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.loop_task: asyncio.Task[None] | None = None
         self.started = time.monotonic()
+        self.wrapups = WrapUps(self.router, self.now, self.wake, wrap_up_s, dispositions or [])
+        # ffmpeg codec for a compressed copy of each merged recording (None: WAV only).
+        self.compress_codec: str | None = None
         # Post-call transcription of each merged recording (set by the server).
         self.transcription: Any = None
         # Carries out assignments of chats and SMS (set by the text channels).
@@ -97,6 +102,7 @@ class DistributionService:
         self.loop_task = asyncio.create_task(self._loop(), name="distribution")
 
     async def stop(self) -> None:
+        self.wrapups.close()
         if self.loop_task is not None:
             self.loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -107,12 +113,12 @@ class DistributionService:
 
     # -- agents -----------------------------------------------------------
     async def set_agent_state(self, name: str, state: str, reason: str | None = None) -> Agent:
-        await self._ensure_agent(name)
+        await self.ensure_agent(name)
         agent = self.router.set_agent_state(name, AgentState(state), self.now(), reason)
         self.wake.set()
         return agent
 
-    async def _ensure_agent(self, name: str) -> Agent:
+    async def ensure_agent(self, name: str) -> Agent:
         """The router's agent; one added to the store since start joins now."""
         try:
             return self.router.agent(name)
@@ -240,6 +246,8 @@ class DistributionService:
         else:
             state = AgentState.WRAP_UP if self.wrap_up else AgentState.AVAILABLE
             self.router.set_agent_state(conversation.agent, state, now)
+        if self.router.agent(conversation.agent).state is AgentState.WRAP_UP:
+            self.wrapups.started(conversation.agent, caller.call_id)
         self.wake.set()
         await self._merge(conversation)
 
@@ -260,8 +268,16 @@ class DistributionService:
         except RecordingError as exc:
             log.error("call=%s recording not merged: %s", conversation.caller.call_id, exc)
             return
+        compressed = None
+        if self.compress_codec:
+            try:
+                compressed = await asyncio.to_thread(compress, target, self.compress_codec)
+            except RecordingError as exc:
+                log.error("call=%s recording not compressed: %s",
+                          conversation.caller.call_id, exc)
         await conversation.caller.record_event("recording.completed", {
             "path": str(target), "channels": {"left": "caller", "right": "agent"},
+            "compressed": str(compressed) if compressed else None,
             "agents": list(dict.fromkeys(r.agent for r in agents)),
             "paused": [{"start": round(s or 0.0, 2), "end": None if e is None else round(e, 2)}
                        for s, e in conversation.paused]})
@@ -297,7 +313,7 @@ class DistributionService:
         """Ring `agent`; once answered the caller is theirs and the first agent is freed."""
         conversation = self.conversation(call_id)
         try:
-            target = await self._ensure_agent(agent)
+            target = await self.ensure_agent(agent)
         except NoSuchAgent as exc:
             raise UnknownAgent(agent) from exc
         if target.state is not AgentState.AVAILABLE:

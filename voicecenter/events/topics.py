@@ -86,6 +86,8 @@ _RULES = (
               "Recording paused, e.g. for a card number (data: at, seconds into the file)."),
     TopicRule("recording.resumed", "call", "recording/resumed",
               "Recording resumed (data: start, end of the silent span)."),
+    TopicRule("interaction.disposition_set", "interaction", "disposition/set",
+              "The agent wrapped up (data: agent, disposition, notes)."),
     TopicRule("interaction.offer_missed", "interaction", "offer/missed",
               "The offered agent did not answer; the interaction is back at its place."),
     TopicRule("call.bridged", "call", "bridged",

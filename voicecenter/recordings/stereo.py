@@ -19,7 +19,39 @@ class RecordingError(Exception):
     """A recording that cannot be merged or compressed (file missing, not audio)."""
 
 
+def repair_wav_header(path: Path) -> bool:
+    """Make the RIFF and data sizes match the file; True if they had to be fixed.
+
+    A worker writes a WAV's sizes only when the recorder closes; a worker
+    that crashed leaves them at zero with the audio intact behind them. The
+    audio up to the crash is kept by declaring what is actually there.
+    """
+    try:
+        with path.open("r+b") as wav:
+            header = wav.read(4096)
+            size = path.stat().st_size
+            if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+                return False
+            at = 12
+            while at + 8 <= len(header):
+                chunk, length = header[at:at + 4], int.from_bytes(header[at + 4:at + 8], "little")
+                if chunk == b"data":
+                    actual = size - (at + 8)
+                    if length == actual and int.from_bytes(header[4:8], "little") == size - 8:
+                        return False
+                    wav.seek(4)
+                    wav.write((size - 8).to_bytes(4, "little"))
+                    wav.seek(at + 4)
+                    wav.write(actual.to_bytes(4, "little"))
+                    return True
+                at += 8 + length + (length & 1)
+    except OSError:
+        return False
+    return False
+
+
 def _load(path: Path, rate: int) -> AudioSegment:
+    repair_wav_header(path)
     try:
         segment = AudioSegment.from_wav(str(path))
     except (OSError, ValueError, IndexError) as exc:
