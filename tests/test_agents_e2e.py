@@ -232,3 +232,4 @@ async def test_a_recorded_conversation_is_transcribed_per_channel(
     assert 0 < words[0]["start"] < words[0]["end"]
     found = server.get("/transcripts?q=%EB%84%A4")["items"]
     assert call["id"] in {item["call_id"] for item in found}
+

@@ -90,3 +90,23 @@ async def test_dialed_leg_is_bridged_to_an_inbound_call(tmp_path: Path) -> None:
     finally:
         uas.kill()
         await uas.wait()
+
+
+async def test_a_phones_refer_is_refused_and_reported_never_dialed() -> None:
+    async with running_worker() as worker:
+        await worker.event("hello")
+        phone = asyncio.create_task(SippRun(
+            "uac_refer.xml", f"127.0.0.1:{worker.sip_port}", recv_timeout_ms=3000,
+            timeout_s=20).run_async())
+        call = (await worker.event("call.incoming"))["call"]
+        assert (await worker.command("answer", call=call))["ok"]
+        refer = await worker.event("call.refer", call=call)
+        assert "sip:0900123456@127.0.0.1:9" in refer["to"]
+        result = await phone
+        assert result.ok, result.describe()
+        # Nothing was dialed: the only call the worker ever had is the phone's.
+        await worker.event("call.state", call=call, state="disconnected")
+        states = []
+        while not worker.events.empty():
+            states.append(worker.events.get_nowait())
+        assert all(e.get("call", call) == call for e in states)

@@ -123,6 +123,9 @@ class CallSession:
         elif kind == "call.media":
             if message["active"]:
                 self.media_up.set()
+        elif kind == "call.refer":
+            await self.record_event("call.transfer_requested",
+                                    {"to": message["to"], "by": "phone"})
         elif kind == "dtmf":
             await self.record_event("dtmf.received",
                                     {"digit": message["digit"], "method": message["method"]})
@@ -165,6 +168,7 @@ class CallSession:
         await self.journal.ended(self.call_id, reason)
 
     # -- helpers ----------------------------------------------------------
+
     def _expect(self, kind: str, ident: int) -> asyncio.Future[dict[str, Any]]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         if self.ended.is_set():

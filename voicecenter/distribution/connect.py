@@ -174,8 +174,9 @@ async def resume(conversation: Conversation) -> None:
 async def swap_leg(conversation: Conversation, new_leg: CallSession, agent: str) -> CallSession:
     """Blind transfer: the caller is bridged to the new agent; the old leg is returned."""
     caller, old = conversation.caller, conversation.leg
-    if not conversation.held:
-        await caller.link.command("unbridge", call=caller.number, other=old.number)
+    if not conversation.held and not old.ended.is_set():
+        with contextlib.suppress(CommandFailed):  # the old leg may hang up meanwhile
+            await caller.link.command("unbridge", call=caller.number, other=old.number)
     await bridge(caller, new_leg)
     conversation.leg, conversation.agent, conversation.held = new_leg, agent, False
     return old

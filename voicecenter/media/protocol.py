@@ -53,6 +53,7 @@ EVENTS: dict[str, dict[str, type]] = {
     "call.state": {"call": _INT, "state": _STR},
     "call.media": {"call": _INT, "active": _BOOL},
     "dtmf": {"call": _INT, "digit": _STR, "method": _STR},
+    "call.refer": {"call": _INT, "to": _STR},
     "play.done": {"call": _INT, "play": _INT, "reason": _STR},
     "collect.done": {"call": _INT, "collect": _INT, "digits": _STR, "reason": _STR},
     "record.stopped": {"call": _INT, "path": _STR},

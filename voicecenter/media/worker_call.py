@@ -123,6 +123,16 @@ class WorkerCall(pj.Call):
     def onStreamDestroyed(self, prm: pj.OnStreamDestroyedParam) -> None:
         self.media.stats = self.read_stats() or self.media.stats
 
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        """A phone's own transfer (REFER) is the control plane's decision, never ours.
+
+        Left to PJSUA, a REFER would make this worker dial whatever the phone
+        names (toll fraud, calls nobody routes). It is refused here and
+        reported; the control plane may carry it out through routing.
+        """
+        prm.statusCode = 603
+        self.sink.append(("call.refer", {"call": self.number, "to": prm.dstUri}))
+
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         digit = prm.digit.upper()
         if digit in DTMF_DIGITS:
