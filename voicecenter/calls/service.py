@@ -74,6 +74,34 @@ class VoiceService:
         log.warning("worker=%d lost (%s): ended %d calls", worker_id, reason,
                     len(set(ended) | {s.call_id for s in lost}))
 
+    async def dial_leg(self, link: WorkerLink, uri: str, *, interaction_id: str | None,
+                       called_number: str | None, headers: dict[str, str] | None = None,
+                       info: dict[str, Any] | None = None) -> CallSession:
+        """Place an outbound leg on `link`'s worker and record it (ringing, not answered).
+
+        Every second leg (an agent's phone, a callback, click to call, an
+        escalated chat) starts here, so its events reach a session and its
+        record joins the right interaction. Raises what the worker's dial raised.
+        """
+        fields: dict[str, Any] = {"to": uri}
+        if headers:
+            fields["headers"] = headers
+        result = await link.command("dial", **fields)
+        leg = CallSession(uuid.uuid4().hex, link, result["call"], self.journal,
+                          {"from": "voicecenter", "to": uri, **(info or {})})
+        leg.answered = True
+        self.sessions[(link.worker_id, leg.number)] = leg
+        self.by_id[leg.call_id] = leg
+        try:
+            leg.interaction_id = await self.journal.created(leg.call_id, link.worker_id, {
+                "from": "voicecenter", "to": uri, "direction": "outbound",
+                "interaction_id": interaction_id, "called_number": called_number})
+        except Exception:
+            with contextlib.suppress(Exception):
+                await link.command("hangup", call=leg.number)
+            raise
+        return leg
+
     # -- calls ------------------------------------------------------------
     async def _incoming(self, link: WorkerLink, message: dict[str, Any]) -> None:
         call_id = uuid.uuid4().hex

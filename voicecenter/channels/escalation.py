@@ -14,8 +14,7 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..distribution.connect import Conversation as CallConversation
-from ..distribution.connect import OfferFailed, bridge, record_sides
+from ..distribution.connect import OfferFailed
 from ..distribution.dialplan import DestinationNotAllowed, DialPlan
 from ..routing.model import Channel
 from .conversation import SYSTEM, Conversation
@@ -89,13 +88,8 @@ class Escalator:
             await self._back(conversation, {"state": "failed", "reason": str(exc)})
             await hub.say(conversation, SYSTEM, "We could not reach you by phone.")
             return
-        call = CallConversation(caller=customer, agent=agent, leg=leg, routed=False)
-        customer.connected_to = agent
-        distribution.adopt(call)
-        await bridge(customer, leg)
-        await customer.record_event("call.bridged", {"agent": agent, "leg": leg.call_id,
-                                                     "escalated_from": conversation.channel})
-        await record_sides(call, distribution.recordings)
+        await distribution.connect_outside_routing(customer, agent, leg,
+                                                   escalated_from=conversation.channel)
         conversation.escalation = {"state": "connected", "to": uri, "agent": agent,
                                    "call_id": customer.call_id, "agent_leg": leg.call_id}
         await hub.desk.push(agent, {"type": "escalation", "conversation": conversation.id,

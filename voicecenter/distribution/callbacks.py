@@ -258,27 +258,16 @@ class CallbackService:
         if record.interaction_id is not None and not await self._open(record.interaction_id):
             # The last attempt's interaction ended with its calls: this one starts another.
             record = await self.store.callbacks.update(record.id, interaction_id=None)
-        try:
-            result = await link.command("dial", to=uri, headers={
-                "X-Voicecenter-Callback": str(record.id)})
-        except (CommandFailed, WorkerUnavailable) as exc:
-            raise DialFailed(f"cannot dial {uri}: {exc}") from exc
-        info: dict[str, Any] = {"from": "voicecenter", "to": uri, "callback": record.id}
+        info: dict[str, Any] = {"callback": record.id}
         if agent:
             info["agent"] = agent
-        leg = CallSession(uuid.uuid4().hex, link, result["call"], voice.journal, info)
-        leg.answered = True
-        voice.sessions[(link.worker_id, leg.number)] = leg
-        voice.by_id[leg.call_id] = leg
         try:
-            leg.interaction_id = await voice.journal.created(leg.call_id, link.worker_id, {
-                "from": "voicecenter", "to": uri, "direction": "outbound",
-                "interaction_id": record.interaction_id,
-                "called_number": agent or record.number})
-        except Exception:
-            with contextlib.suppress(Exception):
-                await link.command("hangup", call=leg.number)
-            raise
+            leg = await voice.dial_leg(
+                link, uri, interaction_id=record.interaction_id,
+                called_number=agent or record.number,
+                headers={"X-Voicecenter-Callback": str(record.id)}, info=info)
+        except (CommandFailed, WorkerUnavailable) as exc:
+            raise DialFailed(f"cannot dial {uri}: {exc}") from exc
         if record.interaction_id is None:
             record = await self.store.callbacks.update(record.id,
                                                        interaction_id=leg.interaction_id)

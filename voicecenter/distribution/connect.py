@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,22 +78,14 @@ class Conversation:
 async def dial_agent(voice: VoiceService, caller: CallSession, agent: str, edge: str,
                      ring_timeout_s: float) -> CallSession:
     """Ring the agent's phone from the caller's worker; the answered leg, or OfferFailed."""
-    link = caller.link
+    uri = f"sip:{agent}@{edge}"
     try:
-        result = await link.command("dial", to=f"sip:{agent}@{edge}",
-                                    headers={"X-Voicecenter-Interaction": caller.interaction_id
-                                             or caller.call_id})
+        leg = await voice.dial_leg(
+            caller.link, uri, interaction_id=caller.interaction_id, called_number=agent,
+            headers={"X-Voicecenter-Interaction": caller.interaction_id or caller.call_id},
+            info={"agent": agent})
     except (CommandFailed, WorkerUnavailable) as exc:
         raise OfferFailed(f"cannot dial {agent}: {exc}") from exc
-    leg = CallSession(uuid.uuid4().hex, link, result["call"], caller.journal,
-                      {"from": "voicecenter", "to": f"sip:{agent}@{edge}", "agent": agent})
-    leg.answered = True
-    voice.sessions[(link.worker_id, leg.number)] = leg
-    voice.by_id[leg.call_id] = leg
-    leg.interaction_id = await caller.journal.created(leg.call_id, link.worker_id, {
-        "from": "voicecenter", "to": f"sip:{agent}@{edge}", "direction": "outbound",
-        "interaction_id": caller.interaction_id, "called_number": agent,
-    })
     reason = await ring_outcome(leg, ring_timeout_s)
     if reason is None:
         return leg

@@ -9,14 +9,14 @@ The destination must pass the dial plan before anything is dialed.
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from ..calls.session import CallSession
+from ..calls.waiting import first_set
 from ..media.worker_link import CommandFailed, WorkerLink, WorkerUnavailable
 from ..routing.errors import UnknownAgent
 from ..routing.model import AgentState
 from ..store.errors import NoSuchAgent
-from .connect import AgentNotAvailable, Conversation, OfferFailed, bridge, record_sides
+from .connect import AgentNotAvailable, Conversation, OfferFailed
 from .dialplan import DialPlan
 from .service import DistributionService
 
@@ -39,28 +39,14 @@ async def dial(distribution: DistributionService, link: WorkerLink, uri: str,
                abort: asyncio.Event | None = None) -> CallSession:
     """Place one outbound leg and wait for its answer; OfferFailed when it is not taken
     (or when `abort` is set first: the agent hung up while the destination rang)."""
-    voice = distribution.voice
     try:
-        result = await link.command("dial", to=uri)
+        leg = await distribution.voice.dial_leg(
+            link, uri, interaction_id=interaction_id, called_number=info.get("called_number"),
+            info=info)
     except (CommandFailed, WorkerUnavailable) as exc:
         raise OfferFailed(f"cannot dial {uri}: {exc}") from exc
-    leg = CallSession(uuid.uuid4().hex, link, result["call"], voice.journal,
-                      {"from": "voicecenter", "to": uri, **info})
-    leg.answered = True
-    voice.sessions[(link.worker_id, leg.number)] = leg
-    voice.by_id[leg.call_id] = leg
-    leg.interaction_id = await voice.journal.created(leg.call_id, link.worker_id, {
-        "from": "voicecenter", "to": uri, "direction": "outbound",
-        "interaction_id": interaction_id, "called_number": info.get("called_number"),
-    })
-    events = [leg.media_up, leg.ended] + ([abort] if abort is not None else [])
-    waits = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waits, timeout=distribution.ring_timeout_s,
-                           return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()
+    extra = [abort] if abort is not None else []
+    await first_set(leg.media_up, leg.ended, *extra, timeout=distribution.ring_timeout_s)
     aborted = abort is not None and abort.is_set()
     if leg.media_up.is_set() and not leg.ended.is_set() and not aborted:
         return leg
@@ -106,11 +92,5 @@ async def click_to_call(distribution: DistributionService, links: list[WorkerLin
         distribution.router.set_agent_state(agent, previous, distribution.now())
         distribution.wake.set()
         raise
-    conversation = Conversation(caller=customer, agent=agent, leg=agent_leg, routed=False)
-    customer.connected_to = agent
-    distribution.adopt(conversation)
-    await bridge(customer, agent_leg)
-    await customer.record_event("call.bridged", {"agent": agent, "leg": agent_leg.call_id,
-                                                 "direction": "outbound"})
-    await record_sides(conversation, distribution.recordings)
-    return conversation
+    return await distribution.connect_outside_routing(customer, agent, agent_leg,
+                                                      direction="outbound")

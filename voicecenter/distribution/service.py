@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..calls.service import VoiceService
+from ..calls.session import CallSession
 from ..flows.context import QueueRequest
 from ..media.worker_link import CommandFailed, WorkerUnavailable
 from ..recordings.stereo import RecordingError, compress, merge_stereo
@@ -292,6 +293,19 @@ class DistributionService:
         """Track a conversation made outside routing (click to call) like an offered one."""
         self.conversations[conversation.caller.call_id] = conversation
         self._spawn(self._converse(conversation))
+
+    async def connect_outside_routing(self, caller: CallSession, agent: str, leg: CallSession,
+                                      **bridged: Any) -> Conversation:
+        """Bridge two answered legs made outside routing (click to call, an escalated
+        chat) into a conversation held, recorded and transferable like an offered one."""
+        conversation = Conversation(caller=caller, agent=agent, leg=leg, routed=False)
+        caller.connected_to = agent
+        self.adopt(conversation)
+        await bridge(caller, leg)
+        await caller.record_event("call.bridged", {"agent": agent, "leg": leg.call_id,
+                                                   **bridged})
+        await record_sides(conversation, self.recordings)
+        return conversation
 
     def conversation(self, call_id: str) -> Conversation:
         conversation = self.conversations.get(call_id)
