@@ -30,7 +30,7 @@ from voicecenter.edge.targets import WorkerTarget
 from voicecenter.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from support.softphone import Softphone, SoftphoneError, free_tcp_port
+from support.softphone import Softphone, SoftphoneError, free_tcp_port, port_free
 
 pytestmark = [pytest.mark.sip, pytest.mark.timeout(60)]
 
@@ -45,19 +45,9 @@ def free_udp_port(span: int = 1) -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        if port + span < 65535 and all(_free(p) for p in range(port, port + span)):
+        if port + span < 65535 and all(port_free(p) for p in range(port, port + span)):
             return port
     raise RuntimeError("no free UDP port")
-
-
-def _free(port: int) -> bool:
-    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
-        with socket.socket(socket.AF_INET, kind) as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
 
 
 def create_store(path: Path) -> None:

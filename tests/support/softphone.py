@@ -53,7 +53,7 @@ def free_sip_port() -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        if port < 65535 and all(_is_free(p) for p in (port, port + 1)):
+        if port < 65535 and all(port_free(p) for p in (port, port + 1)):
             return port
     raise SoftphoneError("no free port pair for baresip")
 
@@ -64,7 +64,8 @@ def free_tcp_port() -> int:
         return sock.getsockname()[1]
 
 
-def _is_free(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """Nothing holds `port` on 127.0.0.1, for UDP or TCP (SIP uses both)."""
     for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
         with socket.socket(socket.AF_INET, kind) as sock:
             try:
