@@ -5,13 +5,16 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := python3 python3-venv python3-dev gcc kamailio kamailio-sqlite-modules graphviz \
-	kamailio-extra-modules kamailio-websocket-modules mosquitto sip-tester baresip \
-	espeak-ng sox ffmpeg sqlite3
+	kamailio-extra-modules kamailio-websocket-modules kamailio-tls-modules mosquitto sip-tester baresip \
+	espeak-ng sox ffmpeg sqlite3 chromium rtpengine-daemon
 STAMP := $(VENV)/.installed
+# Browser libraries (JsSIP) from package-lock.json, bundled for /ui/vendor/.
+NPM_STAMP := node_modules/.installed
+VENDOR_JS := voicecenter/web/vendor/jssip.min.js
 
 .PHONY: setup run test lint bench clean apt
 
-setup: apt $(STAMP)
+setup: apt $(STAMP) $(VENDOR_JS)
 
 # Installs only what is missing, so a second run costs one dpkg query.
 apt:
@@ -31,6 +34,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $(STAMP)
+
+# npm ci only when the lock changed (it empties node_modules first, stamp included).
+$(NPM_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q nodejs npm; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(VENDOR_JS): $(NPM_STAMP)
+	npm run --silent vendor
 
 run: setup
 	$(VENV)/bin/voicecenter serve

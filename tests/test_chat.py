@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from voicecenter.api.app import create_app
+from voicecenter.api.sessions import SessionService
 from voicecenter.channels.hub import ConversationHub, HubConfig
 from voicecenter.distribution.service import DistributionService
 from voicecenter.flows.runtime import FlowRuntime
@@ -35,10 +36,15 @@ class Harness:
     async def visitor(self, visitor: str, last_seq: int = 0) -> aiohttp.ClientWebSocketResponse:
         return await self.client.ws_connect(f"/chat/ws?visitor={visitor}&last_seq={last_seq}")
 
+    async def login(self, name: str) -> str:
+        answer = await self.client.post("/auth/login", json={"name": name, "password": "pw"})
+        assert answer.status == 200, await answer.text()
+        return str((await answer.json())["token"])
+
     async def agent(self, name: str, skills: dict[str, int] | None = None,
                     ) -> aiohttp.ClientWebSocketResponse:
         await self.store.agents.add(name, "pw", skills or {}, "127.0.0.1")
-        ws = await self.client.ws_connect(f"/agents/{name}/ws")
+        ws = await self.client.ws_connect(f"/agents/{name}/ws?token={await self.login(name)}")
         assert (await ws.receive_json())["type"] == "hello"
         await ws.send_json({"type": "state", "state": "available"})
         assert (await ws.receive_json(timeout=5))["state"] == "available"
@@ -62,7 +68,9 @@ async def make_harness(tmp_path: Path, entry_points: dict[str, str],
                           IdentityRepository(store))
     await hub.start()
     services = Services(settings=settings, store=store, voice=None,  # type: ignore[arg-type]
-                        distribution=distribution, extras={"conversations": hub})
+                        distribution=distribution,
+                        extras={"conversations": hub,
+                                "sessions": SessionService(store, settings)})
     client = TestClient(TestServer(create_app(services)))
     await client.start_server()
     stops = [client.close, hub.stop, distribution.stop, runtime.stop, store.close]
@@ -176,8 +184,13 @@ async def test_bad_frames_and_floods_get_clear_errors(harness: Harness) -> None:
     await until(other, "welcome")
     await other.send_json({"type": "message", "text": "hello", "client_id": "o1"})
     assert (await until(other, "ack"))["client_id"] == "o1"
-    missing = await harness.client.get("/agents/nobody/ws")
-    assert missing.status == 404
+    nobody = await harness.client.get("/agents/nobody/ws")
+    assert nobody.status == 401
+    await harness.agent("dave")
+    other = await harness.client.get(
+        f"/agents/nobody/ws?token={await harness.login('dave')}",
+        headers={"Upgrade": "websocket", "Connection": "Upgrade"})
+    assert other.status == 403
 
 
 async def test_widget_page_and_script_are_served(harness: Harness) -> None:
@@ -201,7 +214,7 @@ async def test_without_a_flow_a_chat_goes_to_an_agent_who_can_reconnect(
         await agent.send_json({"type": "accept", "conversation": conversation})
         await until(agent, "assigned")
         await agent.close()
-        again = await made.client.ws_connect("/agents/carol/ws")
+        again = await made.client.ws_connect(f"/agents/carol/ws?token={await made.login('carol')}")
         hello = await again.receive_json()
         assert [c["conversation"] for c in hello["conversations"]] == [conversation]
         await ws.send_json({"type": "message", "text": "still there?", "client_id": "r1"})
@@ -210,17 +223,21 @@ async def test_without_a_flow_a_chat_goes_to_an_agent_who_can_reconnect(
         history = await until(again, "history")
         assert [line["seq"] for line in history["lines"]] == [1, 2]
 
-        page = await made.client.get(f"/conversations/{conversation}")
+        carol = {"Authorization": f"Bearer {await made.login('carol')}"}
+        page = await made.client.get(f"/conversations/{conversation}", headers=carol)
         assert (await page.json())["agent"] == "carol"
-        timeline = await (await made.client.get(f"/conversations/{conversation}/timeline")
-                          ).json()
+        timeline = await (await made.client.get(f"/conversations/{conversation}/timeline",
+                                                headers=carol)).json()
         assert "chat.message_received" in [e["kind"] for e in timeline["items"]]
         customer = made.hub.conversations[conversation].customer
-        profile = await (await made.client.get(f"/profiles/{customer}")).json()
+        profile = await (await made.client.get(f"/profiles/{customer}", headers=carol)).json()
         assert profile["identities"] == [{"kind": "chat", "value": "visitor-0005"}]
         assert [i["id"] for i in profile["interactions"]] == [conversation]
-        assert (await made.client.get("/profiles/nobody")).status == 404
-        assert (await made.client.get("/conversations/nothing")).status == 404
+        assert (await made.client.get("/profiles/nobody", headers=carol)).status == 404
+        # An agent is not told whether a conversation that is not theirs exists.
+        assert (await made.client.get("/conversations/nothing", headers=carol)).status == 403
+        made.client.session.cookie_jar.clear()
+        assert (await made.client.get(f"/conversations/{conversation}")).status == 401
     finally:
         for stop in stops:
             await stop()

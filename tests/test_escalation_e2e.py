@@ -58,7 +58,8 @@ async def test_agent_escalates_a_chat_into_a_call(server: ServerProcess, tmp_pat
         await phone.start()
         await phone.wait_registered()
         async with aiohttp.ClientSession() as http:
-            agent = await http.ws_connect(f"{base}/agents/erin/ws")
+            token = server.login("erin", "erin-pw-1")
+            agent = await http.ws_connect(f"{base}/agents/erin/ws?token={token}")
             assert (await agent.receive_json())["type"] == "hello"
             await agent.send_json({"type": "state", "state": "available"})
             await until(agent, "state")

@@ -10,6 +10,7 @@ from typing import Any
 from .settings import Settings
 from .store import open_store
 from .store.errors import AgentExists, InvalidAgent, NoSuchAgent, NoSuchCall
+from .store.users import InvalidUser, NoSuchUser, UserExists
 
 
 async def run_admin(settings: Settings, args: argparse.Namespace,
@@ -19,6 +20,8 @@ async def run_admin(settings: Settings, args: argparse.Namespace,
     try:
         if args.command == "agents":
             return await _agents(store, settings, args, show)
+        if args.command == "users":
+            return await _users(store, args, show)
         return await _calls(store, args, show)
     finally:
         await store.close()
@@ -52,6 +55,34 @@ async def _agents(store: Any, settings: Settings, args: argparse.Namespace,
             return _fail(f"no agent {args.name!r}")
         print(f"removed {args.name}")
     return 0
+
+
+async def _users(store: Any, args: argparse.Namespace, show: Callable[[Any], None]) -> int:
+    try:
+        if args.action == "add":
+            if await _is_agent(store, args.name):
+                return _fail(f"{args.name!r} is an agent; pick another name")
+            show((await store.users.add(args.name, args.role, args.password)).to_dict())
+        elif args.action == "list":
+            for user in await store.users.list():
+                print(f"{user.name}\t{user.role}")
+        elif args.action == "remove":
+            await store.users.remove(args.name)
+            print(f"removed {args.name}")
+        elif args.action == "password":
+            await store.users.set_password(args.name, args.password)
+            print(f"password of {args.name} changed; their sessions ended")
+    except (UserExists, InvalidUser, NoSuchUser) as exc:
+        return _fail(str(exc))
+    return 0
+
+
+async def _is_agent(store: Any, name: str) -> bool:
+    try:
+        await store.agents.get(name)
+    except NoSuchAgent:
+        return False
+    return True
 
 
 async def _calls(store: Any, args: argparse.Namespace, show: Callable[[Any], None]) -> int:

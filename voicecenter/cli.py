@@ -1,4 +1,4 @@
-"""`voicecenter` command line: serve, agents, calls, flows.
+"""`voicecenter` command line: serve, agents, users, calls, flows.
 
 Administrators of telephony servers expect to manage agents from a shell, so
 the agent commands work on the store directly, with or without a running
@@ -66,6 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
     agents_sub.add_parser("list", help="list agents")
     remove = agents_sub.add_parser("remove", help="delete an agent")
     remove.add_argument("name")
+
+    users = sub.add_parser("users", help="manage supervisors, QA reviewers and admins "
+                           "(who log in to the web pages)")
+    users_sub = users.add_subparsers(dest="action", metavar="ACTION", required=True)
+    user_add = users_sub.add_parser("add", help="create a user")
+    user_add.add_argument("name")
+    user_add.add_argument("--role", required=True, choices=("admin", "supervisor", "qa"))
+    user_add.add_argument("--password", required=True, help="at least 8 characters")
+    users_sub.add_parser("list", help="list users")
+    user_remove = users_sub.add_parser("remove", help="delete a user and end their sessions")
+    user_remove.add_argument("name")
+    user_password = users_sub.add_parser("password", help="set a user's password")
+    user_password.add_argument("name")
+    user_password.add_argument("--password", required=True)
 
     calls = sub.add_parser("calls", help="look at calls in the store")
     calls_sub = calls.add_subparsers(dest="action", metavar="ACTION", required=True)

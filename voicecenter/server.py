@@ -19,13 +19,19 @@ from typing import Any
 from aiohttp import web
 
 from .api.app import create_app
+from .api.events_ws import PAGE_FEED
+from .api.login import SESSIONS
+from .api.sessions import SessionService
 from .calls.service import VoiceService
 from .calls.store_journal import StoreJournal
 from .channels.wiring import start_channels
 from .distribution.callbacks import start_queue_services
+from .distribution.figures_history import start_figures_history
 from .distribution.service import DistributionService
 from .edge.kamailio_process import KamailioEdge
+from .edge.rtpengine import RtpEngine
 from .events.broker import MosquittoBroker
+from .events.page_feed import PageFeed
 from .events.publisher import OutboxPublisher
 from .flows.runtime import FlowRuntime
 from .media.pool import WorkerPool
@@ -122,6 +128,11 @@ class Server:
         self._stack.push_async_callback(services.pool.stop)
         await services.pool.start()
 
+        if settings.sip.browsers:  # before Kamailio, which connects to it at start
+            rtpengine = RtpEngine(settings)
+            await rtpengine.start()
+            self._stack.push_async_callback(rtpengine.stop)
+            services.extras["rtpengine"] = rtpengine
         services.edge = KamailioEdge(settings, services.pool.targets(),
                                      paths.data_dir / "kamailio")
         await services.edge.start()
@@ -141,13 +152,24 @@ class Server:
         await start_channels(services, runtime, self._stack)
         services.extras["callbacks"] = await start_queue_services(
             services.distribution, services.pool, settings.queues, self._stack)
+        services.extras["figures_history"] = await start_figures_history(
+            services.distribution, settings.queues, self._stack)
 
+        sessions = SessionService(store, settings)
+        await sessions.ensure_admin()
+        services.extras[SESSIONS] = sessions
+        page_feed = PageFeed(store)
+        await page_feed.start()
+        self._stack.push_async_callback(page_feed.stop)
+        services.extras[PAGE_FEED] = page_feed
         app = create_app(services)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, settings.http.host, settings.http.port)
         await site.start()
         self._stack.push_async_callback(self.runner.cleanup)
+        # Runs before the cleanup: pages' sockets closed, the HTTP server stops at once.
+        self._stack.push_async_callback(page_feed.stop)
         log.info(
             "voicecenter ready: SIP %s:%d, HTTP http://%s:%d/, %d media workers (%d calls)",
             settings.sip.address, settings.sip.port, settings.http.host, settings.http.port,

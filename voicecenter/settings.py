@@ -39,6 +39,46 @@ class SipSettings(_Section):
     children: int = Field(4, ge=1, le=64)
     retry_after_seconds: int = Field(5, ge=1, le=3600)
     kamailio_binary: str = "/usr/sbin/kamailio"
+    # Browser softphones (SIP over WebSocket, WebRTC media). Browsers insist on
+    # DTLS-SRTP and ICE, which the media workers do not speak, so `serve` runs
+    # rtpengine beside Kamailio to turn that media into plain RTP. Off: no
+    # WebSocket listener and no rtpengine.
+    browsers: bool = True
+    rtpengine_binary: str = "/usr/bin/rtpengine"
+    # Kamailio drives rtpengine over its "ng" control protocol on this UDP port.
+    rtpengine_ng_port: int = Field(2223, ge=1, le=65535)
+    # Media ports rtpengine opens for browser calls (two per call, one per side),
+    # below the kernel's ephemeral range and apart from the workers' RTP ports.
+    rtpengine_port_min: int = Field(23000, ge=1024, le=65535)
+    rtpengine_port_max: int = Field(23999, ge=1024, le=65535)
+    # Real browsers only use a microphone on https:// pages and then refuse
+    # ws://: with a certificate and key (PEM) the WebSocket listener speaks TLS
+    # and browsers are given wss:// (needs Debian's kamailio-tls-modules).
+    tls_certificate: Path | None = None
+    tls_private_key: Path | None = None
+    # What browsers are told to connect to, when they reach the edge through a
+    # name or proxy of its own (e.g. wss://sip.example.com/ws); empty: derived
+    # from the host the page was loaded from and websocket_port.
+    websocket_url: str | None = None
+
+    @field_validator("websocket_url")
+    @classmethod
+    def _websocket_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value or None
+
+    @model_validator(mode="after")
+    def _browser_media(self) -> SipSettings:
+        if self.rtpengine_port_max - self.rtpengine_port_min < 3:
+            raise ValueError("rtpengine_port_max must be at least rtpengine_port_min + 3")
+        if (self.tls_certificate is None) != (self.tls_private_key is None):
+            raise ValueError("tls_certificate and tls_private_key go together")
+        return self
+
+    @property
+    def websocket_tls(self) -> bool:
+        return self.tls_certificate is not None
 
 
 class MediaSettings(_Section):
@@ -178,10 +218,14 @@ class RoutingSettings(_Section):
     wrap_up_s: float = Field(0.0, ge=0, le=3600)
     # Disposition codes agents choose from when wrapping up (empty: any text).
     dispositions: list[str] = []
+    # Reasons an agent's desk offers for going away (the reason lands in the
+    # agent's state, so reports can tell a break from training).
+    away_reasons: list[str] = ["break", "lunch", "meeting", "training", "coaching",
+                               "after-call work"]
 
     def router_config(self) -> dict[str, Any]:
         return self.model_dump(exclude={"ring_timeout_s", "wrap_up", "wrap_up_s",
-                                        "dispositions"})
+                                        "dispositions", "away_reasons"})
 
 
 class DialplanSettings(_Section):
@@ -218,6 +262,10 @@ class QueueSettings(_Section):
     figures_period_s: float = Field(5.0, gt=0)
     # The wait estimate before any conversation has ended, per caller ahead.
     default_handle_s: float = Field(180.0, gt=0)
+    # Wallboard history: every queue's figures are stored this often and kept
+    # this many days (charts of the last hours survive a restart).
+    history_period_s: float = Field(60.0, gt=0)
+    history_keep_days: int = Field(35, ge=1, le=3650)
     # Callbacks: where a number is dialed (sip:NUMBER@dial_host), attempts, pause.
     callback_dial_host: str = "127.0.0.1:5060"
     callback_attempts: int = Field(3, ge=1, le=20)
@@ -243,6 +291,70 @@ class SmsSettings(_Section):
     inactivity_timeout_s: float = Field(3600.0, gt=0)
 
 
+class AuthSettings(_Section):
+    """Logins to the API and the web pages.
+
+    Tokens are opaque and stored hashed, so a stolen database does not give
+    live sessions and a logout or a disabled user ends them at once. After
+    ``lockout_attempts`` wrong passwords for one name within
+    ``lockout_window_s`` that name is refused for ``lockout_s``: slow enough to
+    stop guessing, short enough that a real user is not locked out for a day.
+    """
+
+    token_ttl_s: int = Field(8 * 3600, ge=60, le=30 * 86400)
+    lockout_attempts: int = Field(5, ge=1, le=100)
+    lockout_window_s: int = Field(900, ge=10, le=86400)
+    lockout_s: int = Field(300, ge=1, le=86400)
+    # The first admin's password; when empty and there is no user yet, serve
+    # makes one up and writes it to {data_dir}/admin-password (mode 0600).
+    admin_password: str = ""
+    cookie_secure: bool = False
+
+
+class ScorecardQuestion(_Section):
+    """One question of the QA scorecard: answered with an integer 0..max, weighted."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]{1,40}$")
+    text: str = Field(min_length=1, max_length=300)
+    weight: float = Field(1.0, gt=0, le=100)
+    max: int = Field(5, ge=1, le=100)
+
+
+DEFAULT_SCORECARD = [
+    ScorecardQuestion(id="greeting", text="Greeted the customer and gave their name",
+                      weight=1, max=5),
+    ScorecardQuestion(id="verification", text="Verified the customer as the policy asks",
+                      weight=2, max=1),
+    ScorecardQuestion(id="understanding", text="Understood the customer's need",
+                      weight=2, max=5),
+    ScorecardQuestion(id="resolution", text="Resolved it or set a clear next step",
+                      weight=3, max=5),
+    ScorecardQuestion(id="courtesy", text="Was courteous and clear throughout",
+                      weight=1, max=5),
+]
+
+
+class QaSettings(_Section):
+    """Quality review: the scorecard reviewers fill in for an interaction.
+
+    Each answer is an integer from 0 to the question's max; the total is the
+    weighted percentage, so questions of different scales (yes/no, 1-5)
+    weigh what their weight says and not what their scale happens to be.
+    """
+
+    scorecard: list[ScorecardQuestion] = Field(
+        default_factory=lambda: list(DEFAULT_SCORECARD), min_length=1, max_length=50)
+
+    @field_validator("scorecard")
+    @classmethod
+    def _ids_unique(cls, value: list[ScorecardQuestion]) -> list[ScorecardQuestion]:
+        ids = [q.id for q in value]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"scorecard question ids must be unique: {', '.join(duplicates)}")
+        return value
+
+
 class Settings(_Section):
     sip: SipSettings = SipSettings()
     media: MediaSettings = MediaSettings()
@@ -256,6 +368,8 @@ class Settings(_Section):
     queues: QueueSettings = QueueSettings()
     dialplan: DialplanSettings = DialplanSettings()
     sms: SmsSettings = SmsSettings()
+    qa: QaSettings = QaSettings()
+    auth: AuthSettings = AuthSettings()
     # Called number (user part of the Request-URI) -> flow name in paths.flows.
     entry_points: dict[str, str] = {"100": "digits_demo"}
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -274,10 +388,16 @@ class Settings(_Section):
         if store.url.startswith(prefix) and not store.url.startswith(prefix + "/"):
             target = paths.data_dir / store.url[len(prefix) :]
             store = store.model_copy(update={"url": f"{prefix}{target}"})
+        sip = self.sip
+        if sip.tls_certificate is not None and sip.tls_private_key is not None:
+            sip = sip.model_copy(update={
+                "tls_certificate": (base / sip.tls_certificate).resolve(),
+                "tls_private_key": (base / sip.tls_private_key).resolve()})
         speech = self.speech
         if speech.model_path is not None and not speech.model_path.is_absolute():
             speech = speech.model_copy(update={"model_path": (base / speech.model_path).resolve()})
-        return self.model_copy(update={"paths": paths, "store": store, "speech": speech})
+        return self.model_copy(update={"paths": paths, "store": store, "speech": speech,
+                                       "sip": sip})
 
     @property
     def sqlite_path(self) -> Path | None:

@@ -45,6 +45,9 @@ class ServerProcess:
     # The speech service costs a model load per start: only tests that listen want it.
     speech: bool = False
     process: subprocess.Popen[bytes] | None = None
+    token: str | None = None
+
+    ADMIN_PASSWORD = "admin-secret-1"
 
     @property
     def config_path(self) -> Path:
@@ -65,7 +68,9 @@ class ServerProcess:
     def config(self) -> dict[str, Any]:
         p = self.ports
         config: dict[str, Any] = {
-            "sip": {"address": "127.0.0.1", "port": p.sip, "websocket_port": p.websocket},
+            # Browsers (rtpengine) only where a test asks: each rtpengine needs ports of its own.
+            "sip": {"address": "127.0.0.1", "port": p.sip, "websocket_port": p.websocket,
+                    "browsers": False},
             "media": {"workers": self.workers, "sip_port_base": p.worker_sip_base,
                       "rtp_port_base": p.rtp_base, "control_port": p.control},
             "http": {"host": "127.0.0.1", "port": p.http},
@@ -74,6 +79,7 @@ class ServerProcess:
                       "flows": str(ROOT / "ivr_flows"),
                       "recordings": str(self.workdir / "var" / "recordings")},
             "speech": {"enabled": self.speech, "port": p.speech},
+            "auth": {"admin_password": self.ADMIN_PASSWORD},
             "log_level": "INFO",
         }
         for section, values in self.overrides.items():
@@ -107,6 +113,7 @@ class ServerProcess:
                 raise RuntimeError(f"port {self.ports.http} answers for another server "
                                    f"(pid {health.get('pid')})")
             if health.get("sip_edge") and all(w["ready"] for w in health["workers"]):
+                self.token = self.login("admin", self.ADMIN_PASSWORD)
                 return self
             time.sleep(0.2)
         self.stop()
@@ -123,15 +130,44 @@ class ServerProcess:
             self.process.wait()
             raise
 
-    def get(self, path: str) -> Any:
-        url = f"http://127.0.0.1:{self.ports.http}{path}"
-        with urllib.request.urlopen(url, timeout=5) as response:
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.http}"
+
+    def get(self, path: str, token: str | None = None) -> Any:
+        """GET as admin (or as ``token``'s user); raises HTTPError on 4xx/5xx."""
+        headers = {}
+        if token or self.token:
+            headers["Authorization"] = f"Bearer {token or self.token}"
+        req = urllib.request.Request(f"{self.http_url}{path}", headers=headers)
+        with urllib.request.urlopen(req, timeout=5) as response:
             return json.loads(response.read())
 
-    def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+    def login(self, name: str, password: str) -> str:
+        status, body = self.request("POST", "/auth/login", {"name": name, "password": password},
+                                    token="")
+        if status != 200:
+            raise RuntimeError(f"login as {name} failed: {status} {body}")
+        return str(body["token"])
+
+    def add_user(self, name: str, role: str, password: str) -> str:
+        """Create a supervisor/qa/admin user and return a token for them."""
+        status, body = self.request("POST", "/users",
+                                    {"name": name, "role": role, "password": password})
+        if status != 201:
+            raise RuntimeError(f"adding user {name} failed: {status} {body}")
+        return self.login(name, password)
+
+    def request(self, method: str, path: str, body: Any = None,
+                token: str | None = None) -> tuple[int, Any]:
+        """As admin by default; ``token`` acts as another user, "" as nobody."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(f"http://127.0.0.1:{self.ports.http}{path}", data=data,
-                                     method=method, headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        bearer = self.token if token is None else token
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        req = urllib.request.Request(f"{self.http_url}{path}", data=data,
+                                     method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=5) as response:
                 raw = response.read()

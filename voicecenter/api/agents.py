@@ -8,6 +8,7 @@ from ..distribution.service import DistributionService
 from ..distribution.wrapup import InvalidDisposition, NotInWrapUp
 from ..routing.errors import UnknownAgent
 from ..store.errors import AgentExists, InvalidAgent, NoSuchAgent
+from .auth import allow
 from .errors import ApiError, bad_request, json_body, not_found
 from .keys import SERVICES
 
@@ -15,12 +16,14 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/agents")
+@allow("supervisor")
 async def list_agents(request: web.Request) -> web.Response:
     agents = await request.app[SERVICES].store.agents.list()
     return web.json_response({"items": [a.to_dict() for a in agents]})
 
 
 @routes.post("/agents")
+@allow()
 async def add_agent(request: web.Request) -> web.Response:
     body = await json_body(request)
     services = request.app[SERVICES]
@@ -43,6 +46,7 @@ async def add_agent(request: web.Request) -> web.Response:
 
 
 @routes.get("/agents/{name}")
+@allow("supervisor", "agent", own_agent=True)
 async def get_agent(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     try:
@@ -53,6 +57,7 @@ async def get_agent(request: web.Request) -> web.Response:
 
 
 @routes.delete("/agents/{name}")
+@allow()
 async def remove_agent(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     try:
@@ -66,6 +71,7 @@ _STATES = ("offline", "available", "away", "wrap_up")
 
 
 @routes.put("/agents/{name}/state")
+@allow("supervisor", "agent", own_agent=True)
 async def set_state(request: web.Request) -> web.Response:
     """Agents (or their pages) change their own state; reserved and busy are the router's."""
     name = request.match_info["name"]
@@ -84,6 +90,7 @@ async def set_state(request: web.Request) -> web.Response:
 
 
 @routes.get("/agents/{name}/state")
+@allow("supervisor", "agent", own_agent=True)
 async def get_state(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     distribution = _distribution(request)
@@ -101,6 +108,7 @@ def _distribution(request: web.Request) -> DistributionService:
 
 
 @routes.post("/agents/{name}/wrap_up")
+@allow("supervisor", "agent", own_agent=True)
 async def finish_wrap_up(request: web.Request) -> web.Response:
     """End the agent's wrap-up with a disposition code and notes for the conversation."""
     name = request.match_info["name"]

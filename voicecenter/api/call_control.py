@@ -18,6 +18,7 @@ from ..distribution.dialplan import DestinationNotAllowed, DialPlan
 from ..distribution.outbound import NoWorker, click_to_call
 from ..media.worker_link import CommandFailed, WorkerUnavailable
 from ..routing.errors import UnknownAgent
+from .auth import allow
 from .errors import ApiError, bad_request, json_body, not_found
 from .keys import SERVICES
 
@@ -66,6 +67,7 @@ async def _agent_field(request: web.Request, key: str) -> str:
 
 
 @routes.post("/calls/{call_id}/transfer/attended")
+@allow("supervisor", "agent", own_call=True)
 async def transfer_attended(request: web.Request) -> web.Response:
     """Consult `to` with the caller on hold; then /transfer/complete or /transfer/cancel."""
     control, call_id = _control(request), request.match_info["call_id"]
@@ -75,6 +77,7 @@ async def transfer_attended(request: web.Request) -> web.Response:
 
 
 @routes.post("/calls/{call_id}/transfer/complete")
+@allow("supervisor", "agent", own_call=True)
 async def transfer_complete(request: web.Request) -> web.Response:
     control, call_id = _control(request), request.match_info["call_id"]
     agent = await _run(lambda: control.complete_transfer(call_id), call_id)
@@ -82,6 +85,7 @@ async def transfer_complete(request: web.Request) -> web.Response:
 
 
 @routes.post("/calls/{call_id}/transfer/cancel")
+@allow("supervisor", "agent", own_call=True)
 async def transfer_cancel(request: web.Request) -> web.Response:
     control, call_id = _control(request), request.match_info["call_id"]
     await _run(lambda: control.cancel_transfer(call_id), call_id)
@@ -89,6 +93,7 @@ async def transfer_cancel(request: web.Request) -> web.Response:
 
 
 @routes.post("/calls/{call_id}/conference")
+@allow("supervisor", "agent", own_call=True)
 async def conference(request: web.Request) -> web.Response:
     control, call_id = _control(request), request.match_info["call_id"]
     agent = await _agent_field(request, "with")
@@ -97,6 +102,7 @@ async def conference(request: web.Request) -> web.Response:
 
 
 @routes.post("/calls/{call_id}/supervise")
+@allow("supervisor")
 async def supervise(request: web.Request) -> web.Response:
     """Dial a supervisor into the call; posting again with another mode switches it."""
     control, call_id = _control(request), request.match_info["call_id"]
@@ -112,6 +118,7 @@ async def supervise(request: web.Request) -> web.Response:
 
 
 @routes.post("/calls/{call_id}/supervise/stop")
+@allow("supervisor")
 async def supervise_stop(request: web.Request) -> web.Response:
     control, call_id = _control(request), request.match_info["call_id"]
     await _run(lambda: control.stop_supervising(call_id), call_id)
@@ -119,6 +126,7 @@ async def supervise_stop(request: web.Request) -> web.Response:
 
 
 @routes.post("/calls/{call_id}/record/pause")
+@allow("supervisor", "agent", own_call=True)
 async def record_pause(request: web.Request) -> web.Response:
     control, call_id = _control(request), request.match_info["call_id"]
     offset = await _run(lambda: control.pause_recording(call_id), call_id)
@@ -126,6 +134,7 @@ async def record_pause(request: web.Request) -> web.Response:
 
 
 @routes.post("/calls/{call_id}/record/resume")
+@allow("supervisor", "agent", own_call=True)
 async def record_resume(request: web.Request) -> web.Response:
     control, call_id = _control(request), request.match_info["call_id"]
     start, end = await _run(lambda: control.resume_recording(call_id), call_id)
@@ -133,12 +142,14 @@ async def record_resume(request: web.Request) -> web.Response:
 
 
 @routes.get("/calls/{call_id}/control")
+@allow("supervisor", "agent", own_call=True)
 async def control_view(request: web.Request) -> web.Response:
     control, call_id = _control(request), request.match_info["call_id"]
     return web.json_response(await _run(_async(lambda: control.view(call_id)), call_id))
 
 
 @routes.post("/agents/{name}/calls")
+@allow("supervisor", "agent", own_agent=True)
 async def agent_call(request: web.Request) -> web.Response:
     """Click to call: ring the agent, then dial `to` if the dial plan allows it."""
     control, agent = _control(request), request.match_info["name"]

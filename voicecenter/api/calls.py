@@ -8,6 +8,7 @@ from ..distribution.connect import AgentNotAvailable, NotConnected, OfferFailed
 from ..distribution.service import DistributionService
 from ..routing.errors import UnknownAgent
 from ..store.errors import NoSuchCall
+from .auth import allow
 from .errors import ApiError, bad_request, json_body, not_found
 from .keys import SERVICES
 
@@ -15,6 +16,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/calls")
+@allow("supervisor", "qa")
 async def list_calls(request: web.Request) -> web.Response:
     raw = request.query.get("limit", "50")
     if not raw.isdigit() or not 1 <= int(raw) <= 1000:
@@ -25,6 +27,7 @@ async def list_calls(request: web.Request) -> web.Response:
 
 
 @routes.get("/calls/{call_id}")
+@allow("supervisor", "qa", "agent", own_call=True)
 async def get_call(request: web.Request) -> web.Response:
     store = request.app[SERVICES].store
     call_id = request.match_info["call_id"]
@@ -44,6 +47,7 @@ def _conversation_action(request: web.Request) -> tuple[DistributionService, str
 
 
 @routes.post("/calls/{call_id}/hold/start")
+@allow("supervisor", "agent", own_call=True)
 async def hold_start(request: web.Request) -> web.Response:
     distribution, call_id = _conversation_action(request)
     music = request.app[SERVICES].settings.paths.sounds / "moh.wav"
@@ -55,6 +59,7 @@ async def hold_start(request: web.Request) -> web.Response:
 
 
 @routes.post("/calls/{call_id}/hold/stop")
+@allow("supervisor", "agent", own_call=True)
 async def hold_stop(request: web.Request) -> web.Response:
     distribution, call_id = _conversation_action(request)
     try:
@@ -65,6 +70,7 @@ async def hold_stop(request: web.Request) -> web.Response:
 
 
 @routes.post("/calls/{call_id}/transfer")
+@allow("supervisor", "agent", own_call=True)
 async def transfer(request: web.Request) -> web.Response:
     """Blind transfer to another agent: the caller is theirs once they answer."""
     distribution, call_id = _conversation_action(request)

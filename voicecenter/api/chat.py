@@ -21,6 +21,7 @@ from ..channels.conversation import CUSTOMER
 from ..channels.hub import ConversationHub
 from ..channels.limits import RateLimiter
 from ..store.errors import NoSuchAgent, NotFound
+from .auth import allow, public
 from .errors import ApiError, bad_request, not_found
 from .keys import SERVICES
 
@@ -41,17 +42,20 @@ def hub_of(request: web.Request) -> ConversationHub:
 
 
 @routes.get("/chat")
+@public
 async def widget_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(WEB / "index.html", headers={"Content-Type": "text/html"})
 
 
 @routes.get("/chat/{name:widget\\.(js|css)}")
+@public
 async def widget_asset(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
     return web.FileResponse(WEB / name, headers={"Content-Type": STATIC[name]})
 
 
 @routes.get("/conversations/{conversation_id}")
+@allow("supervisor", "agent", own_conversation=True)
 async def conversation(request: web.Request) -> web.Response:
     """A live conversation with its lines (ended ones: see the interaction's timeline)."""
     hub = hub_of(request)
@@ -63,6 +67,7 @@ async def conversation(request: web.Request) -> web.Response:
 
 
 @routes.get("/conversations/{conversation_id}/timeline")
+@allow("supervisor", "qa", "agent", own_conversation=True)
 async def conversation_timeline(request: web.Request) -> web.Response:
     """Everything on the interaction, every channel, oldest first (live or ended)."""
     hub = hub_of(request)
@@ -75,6 +80,7 @@ async def conversation_timeline(request: web.Request) -> web.Response:
 
 
 @routes.get("/profiles/{profile_id}")
+@allow("supervisor", "qa", "agent")
 async def profile(request: web.Request) -> web.Response:
     """A customer profile: identities on every channel and the interaction history."""
     found = await request.app[SERVICES].store.identities.profile(
@@ -93,6 +99,7 @@ def _frame(raw: str) -> dict[str, Any] | None:
 
 
 @routes.get("/chat/ws")
+@public
 async def visitor_socket(request: web.Request) -> web.WebSocketResponse:
     hub = hub_of(request)
     visitor = request.query.get("visitor", "")
@@ -173,6 +180,7 @@ async def _visitor_frame(hub: ConversationHub, conv: Any, visitor: str,
 
 
 @routes.get("/agents/{name}/ws")
+@allow("supervisor", "agent", own_agent=True)
 async def agent_socket(request: web.Request) -> web.WebSocketResponse:
     hub = hub_of(request)
     name = request.match_info["name"]

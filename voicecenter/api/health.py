@@ -6,12 +6,14 @@ import os
 
 from aiohttp import web
 
+from .auth import public
 from .keys import SERVICES
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/health")
+@public
 async def health(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     pool = services.pool

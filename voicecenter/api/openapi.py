@@ -9,6 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from .. import __version__
+from .desk_openapi import DESK_PATHS
+from .flows_openapi import FLOWS_PATHS
+from .qa_openapi import QA_PATHS
+from .wallboard_openapi import WALLBOARD_PATHS
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -133,6 +137,28 @@ _OMNICHANNEL: dict[str, Any] = {
         "responses": {"200": _response("Conversation", {"type": "object"}), **_errors(404)}}},
 }
 
+_PAGE_EVENTS: dict[str, Any] = {
+    "/events/ws": {"get": {
+        "summary": "Live events for web pages (WebSocket upgrade; docs/page-events.md): "
+                   "hello, then the events after `since` (or reset), then live events, "
+                   "filtered per user; ping -> pong. Browsers pass the token as ?token=",
+        "parameters": [
+            {"name": "token", "in": "query", "schema": {"type": "string"},
+             "description": "the login token (instead of Authorization, for browsers)"},
+            {"name": "since", "in": "query", "schema": {"type": "integer", "minimum": 0},
+             "description": "the last seq the page got: resume after it"}],
+        "responses": {**_WS, **{str(code): _response(text, _ERROR) for code, text in (
+            (400, "Bad since"), (401, "No or bad token"), (403, "Forbidden"),
+            (426, "Not a WebSocket request"), (503, "Live events not running"))}}}},
+    "/events/stats": {"get": {
+        "summary": "Page events: pages connected, last seq, events read, pages closed for "
+                   "being too slow, and latencies in ms (read_lag: event to feed; "
+                   "commit_lag: commit to feed; send_lag: feed to socket; loop_lag: the "
+                   "control plane's event loop; p50/p99/max over the last 20 000)",
+        "responses": {"200": _response("Figures", {"type": "object"}),
+                      "503": _response("Live events not running", _ERROR)}}},
+}
+
 DOCUMENT: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "voicecenter", "version": __version__,
@@ -214,6 +240,11 @@ DOCUMENT: dict[str, Any] = {
             "responses": {"200": _response("Transferred"), **_errors(400, 404, 409)}}},
         **_CALL_CONTROL,
         **_OMNICHANNEL,
+        **_PAGE_EVENTS,
+        **DESK_PATHS,
+        **FLOWS_PATHS,
+        **QA_PATHS,
+        **WALLBOARD_PATHS,
         "/queues": {"get": {
             "summary": "Real-time figures of every queue (waiting, service level, ASA, AHT...)",
             "responses": {"200": _response("Queues", _items("#/components/schemas/Queue"))}}},
@@ -253,6 +284,15 @@ DOCUMENT: dict[str, Any] = {
             "summary": "A call's transcripts, one per channel, with word times and confidence",
             "parameters": [_CALL],
             "responses": {"200": _response("Transcripts", {"type": "object"})}}},
+        "/softphone/config": {"get": {
+            "summary": "Where a browser softphone registers: the SIP edge's WebSocket URL "
+                       "(ws:// or, with sip.tls_certificate, wss://), the SIP domain and "
+                       "the caller's own SIP URI (agents)",
+            "responses": {"200": _response("Softphone settings", {
+                "type": "object", "required": ["ws_url", "domain"], "properties": {
+                    "ws_url": {"type": "string"}, "domain": {"type": "string"},
+                    "uri": {"type": ["string", "null"]}}}),
+                          **_errors(409)}}},
         "/openapi.json": {"get": {"summary": "This document",
                                   "responses": {"200": _response("OpenAPI document")}}},
     },

@@ -14,6 +14,7 @@ from aiohttp import web
 from ..distribution.callbacks import CallbackService, parse_when
 from ..distribution.service import DistributionService
 from ..store.callbacks import NoSuchCallback
+from .auth import allow
 from .errors import ApiError, bad_request, json_body, not_found
 from .keys import SERVICES
 
@@ -38,12 +39,14 @@ def _callbacks(request: web.Request) -> CallbackService:
 
 
 @routes.get("/queues")
+@allow("supervisor", "agent")
 async def list_queues(request: web.Request) -> web.Response:
     figures = _distribution(request).figures
     return web.json_response({"items": [figures.snapshot(name) for name in figures.names()]})
 
 
 @routes.get("/queues/{name}")
+@allow("supervisor", "agent")
 async def get_queue(request: web.Request) -> web.Response:
     name = request.match_info["name"]
     try:
@@ -53,12 +56,14 @@ async def get_queue(request: web.Request) -> web.Response:
 
 
 @routes.get("/callbacks")
+@allow("supervisor")
 async def list_callbacks(request: web.Request) -> web.Response:
     records = await request.app[SERVICES].store.callbacks.list()
     return web.json_response({"items": [r.to_dict() for r in records]})
 
 
 @routes.post("/callbacks")
+@allow("supervisor", "agent")
 async def add_callback(request: web.Request) -> web.Response:
     body = await json_body(request)
     number, skills = body.get("number"), body.get("skills", [])
@@ -81,6 +86,7 @@ async def add_callback(request: web.Request) -> web.Response:
 
 
 @routes.get("/callbacks/{id}")
+@allow("supervisor")
 async def get_callback(request: web.Request) -> web.Response:
     ident = request.match_info["id"]
     try:

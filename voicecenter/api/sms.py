@@ -16,6 +16,7 @@ from aiohttp import web
 
 from ..channels.sms.gateway import Inbound, SmsGateway
 from ..channels.sms.signature import HEADER, verify
+from .auth import public
 from .errors import ApiError, bad_request
 from .keys import SERVICES
 
@@ -34,6 +35,7 @@ def gateway_of(request: web.Request) -> SmsGateway:
 
 
 @routes.post("/sms/inbound")
+@public
 async def inbound(request: web.Request) -> web.Response:
     gateway = gateway_of(request)
     if request.content_length is not None and request.content_length > MAX_REQUEST:

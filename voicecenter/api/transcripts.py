@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from .auth import allow, audit
 from .errors import bad_request
 from .keys import SERVICES
 
@@ -11,6 +12,7 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/transcripts")
+@allow("supervisor", "qa")
 async def search(request: web.Request) -> web.Response:
     """Transcripts whose text contains `q`, newest first."""
     text = request.query.get("q", "").strip()
@@ -23,9 +25,12 @@ async def search(request: web.Request) -> web.Response:
 
 
 @routes.get("/calls/{call_id}/transcript")
+@allow("supervisor", "qa")
 async def for_call(request: web.Request) -> web.Response:
     store = request.app[SERVICES].store
-    items = await store.transcripts.for_call(request.match_info["call_id"])
+    call_id = request.match_info["call_id"]
+    items = await store.transcripts.for_call(call_id)
+    await audit(request, "transcript.read", call_id)
     return web.json_response({"items": items}, dumps=_dumps)
 
 

@@ -47,6 +47,9 @@ class VoiceService:
         # With a runtime, flows are hot-reloaded and get the store, router and HTTP.
         self.runtime = runtime
         self.sessions: dict[tuple[int, int], CallSession] = {}
+        # Dials in flight per worker, and events for numbers no session holds yet.
+        self._dialing: dict[int, int] = {}
+        self._early: dict[tuple[int, int], list[dict[str, Any]]] = {}
         self.by_id: dict[str, CallSession] = {}
         self.draining = False
         # The speech service calls listen with; None: listen answers 'unavailable'.
@@ -57,12 +60,19 @@ class VoiceService:
         if message["type"] == "call.incoming":
             await self._incoming(link, message)
             return
-        session = self.sessions.get((link.worker_id, message["call"]))
+        key = (link.worker_id, message["call"])
+        session = self.sessions.get(key)
         if session is None:
+            if self._dialing.get(link.worker_id):
+                # A dial's result is read before dial_leg can file the new leg;
+                # a leg refused at once (480) reports its end in that gap.
+                self._early.setdefault(key, []).append(message)
             return
         await session.on_event(message)
-        if session.ended.is_set():
-            self.sessions.pop((link.worker_id, session.number), None)
+        # The worker reuses call numbers at once: while on_event awaited, a new
+        # leg may have been filed under this number; only this session goes.
+        if session.ended.is_set() and self.sessions.get(key) is session:
+            del self.sessions[key]
 
     async def on_worker_lost(self, worker_id: int, reason: str) -> None:
         lost = [s for (w, _), s in self.sessions.items() if w == worker_id]
@@ -86,11 +96,19 @@ class VoiceService:
         fields: dict[str, Any] = {"to": uri}
         if headers:
             fields["headers"] = headers
-        result = await link.command("dial", **fields)
+        worker = link.worker_id
+        self._dialing[worker] = self._dialing.get(worker, 0) + 1
+        try:
+            result = await link.command("dial", **fields)
+            early = self._early.pop((worker, result["call"]), [])
+        finally:
+            self._dialing[worker] -= 1
+            if not self._dialing[worker]:
+                self._early = {k: v for k, v in self._early.items() if k[0] != worker}
         leg = CallSession(uuid.uuid4().hex, link, result["call"], self.journal,
                           {"from": "voicecenter", "to": uri, **(info or {})})
         leg.answered = True
-        self.sessions[(link.worker_id, leg.number)] = leg
+        self.sessions[(worker, leg.number)] = leg
         self.by_id[leg.call_id] = leg
         try:
             leg.interaction_id = await self.journal.created(leg.call_id, link.worker_id, {
@@ -100,6 +118,8 @@ class VoiceService:
             with contextlib.suppress(Exception):
                 await link.command("hangup", call=leg.number)
             raise
+        for message in early:
+            await self.on_worker_event(link, message)
         return leg
 
     # -- calls ------------------------------------------------------------

@@ -102,6 +102,30 @@ class QueueFigures:
             now = self.clock()
             q.handled.append((now, now - began))
 
+    def restore(self, queue: str, skills: Iterable[str] = (), *,
+                answered: Iterable[tuple[float, float]] = (),
+                abandoned: Iterable[tuple[float, float]] = (),
+                handled: Iterable[tuple[float, float]] = ()) -> None:
+        """Put back facts a previous run saw, as (at, seconds) on this clock.
+
+        After a restart the window would otherwise start empty; the figures
+        history (figures_history.py) replays the stored timeline through here.
+        Samples are merged in time order, so facts that arrived meanwhile stay.
+        """
+        q = self._queue(queue)
+        if skills and not q.skills:
+            q.skills = tuple(skills)
+        for samples, more in ((q.answered, answered), (q.abandoned, abandoned),
+                              (q.handled, handled)):
+            merged = sorted([*samples, *more])
+            samples.clear()
+            samples.extend(merged)
+        self._expire(q)
+
+    def whereabouts(self, interaction_id: str) -> tuple[str | None, float | None]:
+        """The queue an interaction came through and when an agent answered it."""
+        return self._where.get(interaction_id), self._answered_at.get(interaction_id)
+
     # -- reading ----------------------------------------------------------------------
     def aht(self, queue: str) -> float | None:
         q = self.queues.get(queue)

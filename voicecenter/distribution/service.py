@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..calls.service import VoiceService
 from ..calls.session import CallSession
@@ -31,6 +31,7 @@ from ..routing.model import Agent, AgentState, Channel, Interaction
 from ..routing.router import Router
 from ..store import Store
 from ..store.errors import NoSuchAgent
+from .agent_states import AgentStateEvents
 from .connect import (
     AgentNotAvailable,
     Conversation,
@@ -48,6 +49,9 @@ from .connect import (
 )
 from .figures import QueueFigures
 from .wrapup import WrapUps
+
+if TYPE_CHECKING:
+    from .desk_offers import DeskOffers
 
 log = logging.getLogger("voicecenter.distribution")
 
@@ -79,6 +83,7 @@ class DistributionService:
         self.waiters: dict[str, Waiter] = {}
         self.conversations: dict[str, Conversation] = {}
         self.wake = asyncio.Event()
+        self.state_events: AgentStateEvents | None = None
         self.tasks: set[asyncio.Task[Any]] = set()
         self.loop_task: asyncio.Task[None] | None = None
         self.started = time.monotonic()
@@ -92,6 +97,8 @@ class DistributionService:
         self.figures = QueueFigures(self.router, self.now)
         # Set by the server when callbacks are on (distribution/callbacks.py).
         self.callbacks: Any = None
+        # Tells agents' desks of voice offers and their outcome (desk_offers.py).
+        self.desk: DeskOffers | None = None
 
     def now(self) -> float:
         return time.monotonic() - self.started
@@ -100,10 +107,16 @@ class DistributionService:
     async def start(self) -> None:
         for record in await self.store.agents.list():
             self.router.add_agent(Agent(id=record.name, skills=record.skills))
+        self.state_events = AgentStateEvents(self.store)
+        self.router.on_state_change = self.state_events.changed
+        self.state_events.start()
         self.loop_task = asyncio.create_task(self._loop(), name="distribution")
 
     async def stop(self) -> None:
         self.wrapups.close()
+        if self.state_events is not None:
+            self.router.on_state_change = None
+            await self.state_events.stop()
         if self.loop_task is not None:
             self.loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -188,10 +201,13 @@ class DistributionService:
             return
         await caller.record_event("interaction.assigned",
                                   {"agent": agent, "why": decision.reason.to_dict()})
+        if self.desk is not None:
+            await self.desk.offered(caller, agent)
         try:
             leg = await dial_agent(self.voice, caller, agent, self.edge, self.ring_timeout_s)
         except OfferFailed as exc:
             log.info("call=%s offer to %s missed: %s", call_id, agent, exc)
+            rejected = self.desk is not None and await self.desk.withdrawn(caller, agent)
             if caller.ended.is_set():
                 self.router.agent_released(agent, call_id, self.now())
             else:
@@ -202,9 +218,10 @@ class DistributionService:
                                             "phone_unreachable")
             self.wake.set()
             state = self.router.agent(agent).state
-            await caller.record_event("interaction.offer_missed",
-                                      {"agent": agent, "reason": str(exc),
-                                       "agent_state": str(state)})
+            await caller.record_event(
+                "interaction.offer_rejected" if rejected else "interaction.offer_missed",
+                {"agent": agent, "reason": "rejected on the desk" if rejected else str(exc),
+                 "agent_state": str(state)})
             return
         self.router.offer_accepted(call_id, self.now())
         self.figures.answered(call_id)
@@ -222,6 +239,8 @@ class DistributionService:
             log.error("call=%s not bridged to %s: %s", call_id, agent, exc)
             return
         await caller.record_event("call.bridged", {"agent": agent, "leg": leg.call_id})
+        if self.desk is not None:
+            await self.desk.connected(caller, agent)
         await record_sides(conversation, self.recordings)
 
     async def _converse(self, conversation: Conversation) -> None:
@@ -249,6 +268,8 @@ class DistributionService:
             self.router.set_agent_state(conversation.agent, state, now)
         if self.router.agent(conversation.agent).state is AgentState.WRAP_UP:
             self.wrapups.started(conversation.agent, caller.call_id)
+        if self.desk is not None:  # before the router decides: a closed desk gets nothing
+            self.desk.freed(conversation.agent, caller)
         self.wake.set()
         await self._merge(conversation)
 
@@ -350,6 +371,9 @@ class DistributionService:
             conversation.routed = False
         else:
             self.router.set_agent_state(first_agent, AgentState.AVAILABLE, self.now())
+        if self.desk is not None:
+            self.desk.freed(first_agent, caller)
+            await self.desk.connected(caller, agent)
         self.wake.set()
         await record_leg(conversation, leg, self.recordings)
         with contextlib.suppress(Exception):

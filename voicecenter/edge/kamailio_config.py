@@ -94,8 +94,12 @@ def render_dispatcher_list(
     return "\n".join(lines) + "\n"
 
 
-def _features(db: tuple[str, bool] | None) -> list[str]:
-    features = ["WITH_WEBSOCKET"]
+def _features(settings: Settings, db: tuple[str, bool] | None) -> list[str]:
+    features = []
+    if settings.sip.browsers:
+        features += ["WITH_WEBSOCKET", "WITH_RTPENGINE"]
+        if settings.sip.websocket_tls:
+            features.append("WITH_TLS")
     if db is not None:
         features += ["WITH_AUTH", "WITH_AGENT_AUTH"]
         if db[1]:
@@ -136,7 +140,7 @@ def render_kamailio(
     if sip.websocket_port == sip.port:
         raise EdgeConfigError("sip.websocket_port must differ from sip.port")
     db = database_url(settings)
-    features = _features(db)
+    features = _features(settings, db)
     template = (
         resources.files("voicecenter.edge").joinpath("templates", CONFIG_FILE).read_text("utf-8")
     )
@@ -159,6 +163,9 @@ def render_kamailio(
         "DS_MAX_TRIES": str(MAX_DISPATCH_TRIES),
         "RETRY_AFTER": str(sip.retry_after_seconds),
         "FR_TIMER_MS": str(FR_TIMER_MS),
+        "RTPENGINE_NG_PORT": str(sip.rtpengine_ng_port),
+        "TLS_CERTIFICATE": _quoted(str(sip.tls_certificate or ""), "sip.tls_certificate"),
+        "TLS_PRIVATE_KEY": _quoted(str(sip.tls_private_key or ""), "sip.tls_private_key"),
     }
     return {
         CONFIG_FILE: _fill(template, values),

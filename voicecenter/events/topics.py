@@ -90,6 +90,9 @@ _RULES = (
               "The agent wrapped up (data: agent, disposition, notes)."),
     TopicRule("interaction.offer_missed", "interaction", "offer/missed",
               "The offered agent did not answer; the interaction is back at its place."),
+    TopicRule("interaction.offer_rejected", "interaction", "offer/rejected",
+              "The offered agent rejected it on the desk; it goes to another agent "
+              "(data: agent, reason)."),
     TopicRule("call.bridged", "call", "bridged",
               "The call was bridged to another leg (data: other call id)."),
     TopicRule("recording.started", "call", "recording/started", "Recording began."),
@@ -129,6 +132,8 @@ _RULES = (
     TopicRule("agent.updated", "agent", "updated",
               "An agent's skills or password changed."),
     TopicRule("agent.removed", "agent", "removed", "An agent was deleted."),
+    TopicRule("agent.state_changed", "agent", "state/changed",
+              "An agent's routing state changed (data: state, previous, reason)."),
     TopicRule("queue.figures", "queue", "figures",
               "Real-time figures of a queue, every few seconds (see docs/queues.md)."),
     TopicRule("callback.requested", "interaction", "callback/requested",

@@ -36,17 +36,23 @@ def mermaid(flow: Flow) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _q(text: str) -> str:
+    """A DOT quoted string: node ids and labels come from YAML and may hold quotes."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def dot(flow: Flow) -> str:
     shapes = {"menu": "diamond", "branch": "diamond", "business_hours": "diamond",
               "hangup": "doublecircle", "subflow": "box3d", "return": "oval"}
-    lines = [f'digraph "{flow.name}" {{', "  rankdir=TB;", '  node [fontname="sans-serif"];',
-             '  start [shape=point];', f'  start -> "{flow.start}";']
+    lines = [f"digraph {_q(flow.name)} {{", "  rankdir=TB;", '  node [fontname="sans-serif"];',
+             "  start [shape=point];", f"  start -> {_q(flow.start)};"]
     for node in flow.nodes.values():
         shape = shapes.get(node.type, "box")
-        lines.append(f'  "{node.id}" [shape={shape}, label="{node.id}\\n({node.type})"];')
+        label = _q(f"{node.id}\n({node.type})").replace("\n", "\\n")
+        lines.append(f"  {_q(node.id)} [shape={shape}, label={label}];")
     for node in flow.nodes.values():
         for transition, target in node.transitions.items():
-            lines.append(f'  "{node.id}" -> "{target}" [label="{_label(transition)}"];')
+            lines.append(f"  {_q(node.id)} -> {_q(target)} [label={_q(_label(transition))}];")
     return "\n".join([*lines, "}"]) + "\n"
 
 

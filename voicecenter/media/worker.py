@@ -54,6 +54,7 @@ class MediaWorker:
         self.poll_ms = poll_ms
         self.sink: Sink = deque()
         self.calls: dict[int, WorkerCall] = {}
+        self.orphans: list[WorkerCall] = []
         self.running = True
         self.inbuf = b""
         self.sock = socket.create_connection(control, timeout=5)
@@ -72,6 +73,7 @@ class MediaWorker:
             self.running = False
 
     def incoming(self, prm: pj.OnIncomingCallParam) -> None:
+        self.retire_slot(prm.callId)
         call = WorkerCall(self.account, prm.callId, self.sink)
         self.calls[call.number] = call
         info = call.getInfo()
@@ -95,6 +97,7 @@ class MediaWorker:
         next_beat = 0.0
         while self.running:
             self.ep.libHandleEvents(self.poll_ms)
+            self.drain_sink()
             self.read_commands()
             self.drain_sink()
             now = time.monotonic()
@@ -122,6 +125,10 @@ class MediaWorker:
             while b"\n" in self.inbuf:
                 line, self.inbuf = self.inbuf.split(b"\n", 1)
                 self.execute(line)
+                # A hangup can end a call at once and free its pjsua id; what
+                # that ended must be settled before the next command (a dial)
+                # may be given the same id.
+                self.drain_sink()
             if len(self.inbuf) > protocol.MAX_LINE:
                 self.send("log", level="error", message="command line too long; dropped")
                 self.inbuf = b""
@@ -150,16 +157,31 @@ class MediaWorker:
             elif kind == "_eof":
                 self.commands.on_eof(fields["call"], fields["play"])
             else:
+                serial = fields.pop("_serial", None)
                 if kind == "call.state" and fields["state"] == "disconnected":
                     # Stats and releases first: the control plane closes the
                     # call's record when it reads the disconnect.
-                    self.forget(fields["call"])
+                    self.forget(fields["call"], serial)
                 self.send(kind, **fields)
 
-    def forget(self, number: int) -> None:
-        call = self.calls.pop(number, None)
-        if call is None:
-            return
+    def retire_slot(self, number: int) -> None:
+        """Drop a finished call still filed under a pjsua id that is being reused.
+
+        pjsua2's Call destructor clears the user data of its id: a stale object
+        destroyed after a new call took the id would cut the new call off from
+        its callbacks. So the old one goes first, while the id is in between.
+        """
+        stale = self.calls.get(number)
+        if stale is not None:
+            log.warning("worker=%s call id %s reused before its end was read", self.worker_id,
+                        number)
+            self.forget(number, stale.serial)
+
+    def forget(self, number: int, serial: int | None = None) -> None:
+        call = self.calls.get(number)
+        if call is None or (serial is not None and call.serial != serial):
+            return  # an earlier call that held this id; already settled
+        del self.calls[number]
         self.commands.release(call)
         if call.media.stats:
             self.send("media.stats", call=number, **call.media.stats)
@@ -190,6 +212,7 @@ class MediaWorker:
         for call in list(self.calls.values()):
             self.commands.release(call)
         self.calls.clear()
+        self.orphans.clear()  # every pjsua2.Call goes before libDestroy
         self.commands.clear()
         self.account.shutdown()
         del self.account

@@ -8,6 +8,7 @@ it too only appends (deque.append is atomic under the GIL).
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -86,12 +87,18 @@ class CallMedia:
     last_dtmf_at: float = 0.0
 
 
+_SERIALS = itertools.count(1)
+
+
 class WorkerCall(pj.Call):
     """A pjsua2 call that reports its life to the worker's sink."""
 
     def __init__(self, account: pj.Account, call_id: int, sink: Sink) -> None:
         super().__init__(account, call_id)
         self.number = call_id
+        # pjsua reuses call ids at once; the serial tells this call's events
+        # from those of the call that held the same id before it.
+        self.serial = next(_SERIALS)
         self.sink = sink
         self.media = CallMedia()
         self.answered = False
@@ -108,6 +115,7 @@ class WorkerCall(pj.Call):
                     "state": state,
                     "code": int(info.lastStatusCode),
                     "reason": info.lastReason,
+                    "_serial": self.serial,
                 },
             )
         )

@@ -41,6 +41,12 @@ def dial(worker: MediaWorker, command: dict[str, Any]) -> dict[str, Any]:
     call.makeCall(uri, prm)
     call.number = call.getId()
     call.answered = True  # outbound: nothing for the control plane to answer
+    stale = worker.calls.get(call.number)
+    if stale is not None:
+        # Its id is this call's now: destroying it would clear the id's user
+        # data and orphan the new call, so it is kept (rare: see retire_slot).
+        worker.forget(call.number, stale.serial)
+        worker.orphans.append(stale)
     worker.calls[call.number] = call
     return {"call": call.number}
 

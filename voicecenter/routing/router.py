@@ -12,6 +12,7 @@ agent state change goes through ``_set_state``, which logs old -> new.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from voicecenter.routing.agents import AgentPool
@@ -51,6 +52,9 @@ class Router:
         self._changed_agents: dict[str, set[Channel]] = {}
         self._changed: list[Interaction] = []
         self._out: list[Decision] = []
+        # Told (agent, previous state) after each change; the router stays pure
+        # and whoever embeds it decides what a change means (events, pages).
+        self.on_state_change: Callable[[Agent, AgentState], None] | None = None
 
     # -- reading -------------------------------------------------------------------
     def agent(self, agent_id: str) -> Agent:
@@ -297,6 +301,8 @@ class Router:
             logger.debug("agent %s %s -> %s at %s", agent.id, old, state, now)
             agent.state = state
             agent.state_since = now
+            if self.on_state_change is not None:
+                self.on_state_change(agent, old)
         if state in _STICKY_LOST:
             for it in self.queue.held_for(agent.id):
                 self.queue.move(it, None)

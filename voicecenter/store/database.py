@@ -38,10 +38,13 @@ from voicecenter.store.calls import CallRepository
 from voicecenter.store.customers import CustomerRepository
 from voicecenter.store.customers_identity import IdentityRepository
 from voicecenter.store.errors import StoreError
+from voicecenter.store.figure_samples import FigureSampleRepository
 from voicecenter.store.interactions import InteractionRepository
 from voicecenter.store.outbox import OutboxRepository
+from voicecenter.store.reviews import ReviewRepository
 from voicecenter.store.timeline import OUTBOX_WRITTEN
 from voicecenter.store.transcripts import TranscriptRepository
+from voicecenter.store.users import UserRepository
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_TIMEOUT_MS = 5000
@@ -122,6 +125,9 @@ class Store:
         self.transcripts = TranscriptRepository(self)
         self.callbacks = CallbackRepository(self)
         self.identities = IdentityRepository(self)
+        self.reviews = ReviewRepository(self)
+        self.figure_samples = FigureSampleRepository(self)
+        self.users = UserRepository(self)
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:

@@ -1,0 +1,1 @@
+"""Quality review: redaction of what reviewers see, scorecards, the review timeline."""
