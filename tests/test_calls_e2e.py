@@ -184,6 +184,7 @@ def test_every_step_is_published_on_mqtt(server: ServerProcess, digits_pcap: Pat
 
 def test_unknown_number_is_refused_and_recorded(server: ServerProcess) -> None:
     before = call_ids(server)
+    restarts = sum(w["restarts"] for w in server.get("/health")["workers"])
     result = SippRun("uac_prompt.xml", server.sip_target, service="999", recv_timeout_ms=5000,
                      timeout_s=15).run()
     assert not result.ok
@@ -191,6 +192,10 @@ def test_unknown_number_is_refused_and_recorded(server: ServerProcess) -> None:
     call = finished(server, summary["id"])
     assert call["end_reason"].startswith("refused 404")
     assert call["flow"] is None
+    # Refusing must not hold up the worker's events: past the heartbeat timeout
+    # (3 s) the worker that refused is still the same process.
+    time.sleep(3.5)
+    assert sum(w["restarts"] for w in server.get("/health")["workers"]) == restarts
 
 
 def test_sip_info_digits_are_collected_too(server: ServerProcess) -> None:

@@ -230,10 +230,16 @@ async def test_without_a_flow_a_chat_goes_to_an_agent_who_can_reconnect(
                                                 headers=carol)).json()
         assert "chat.message_received" in [e["kind"] for e in timeline["items"]]
         customer = made.hub.conversations[conversation].customer
-        profile = await (await made.client.get(f"/profiles/{customer}", headers=carol)).json()
+        # Profiles are for supervisors and QA; agents see customers through their offers.
+        assert (await made.client.get(f"/profiles/{customer}", headers=carol)).status == 403
+        await made.store.users.add("sam", "supervisor", "sam-password")
+        answer = await made.client.post("/auth/login",
+                                        json={"name": "sam", "password": "sam-password"})
+        sam = {"Authorization": f"Bearer {(await answer.json())['token']}"}
+        profile = await (await made.client.get(f"/profiles/{customer}", headers=sam)).json()
         assert profile["identities"] == [{"kind": "chat", "value": "visitor-0005"}]
         assert [i["id"] for i in profile["interactions"]] == [conversation]
-        assert (await made.client.get("/profiles/nobody", headers=carol)).status == 404
+        assert (await made.client.get("/profiles/nobody", headers=sam)).status == 404
         # An agent is not told whether a conversation that is not theirs exists.
         assert (await made.client.get("/conversations/nothing", headers=carol)).status == 403
         made.client.session.cookie_jar.clear()

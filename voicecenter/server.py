@@ -24,8 +24,9 @@ from .api.login import SESSIONS
 from .api.sessions import SessionService
 from .calls.service import VoiceService
 from .calls.store_journal import StoreJournal
-from .channels.wiring import start_channels
+from .channels.wiring import open_sms_sip, start_channels
 from .distribution.callbacks import start_queue_services
+from .distribution.dialplan import DialPlan
 from .distribution.figures_history import start_figures_history
 from .distribution.service import DistributionService
 from .edge.kamailio_process import KamailioEdge
@@ -133,6 +134,7 @@ class Server:
             await rtpengine.start()
             self._stack.push_async_callback(rtpengine.stop)
             services.extras["rtpengine"] = rtpengine
+        await open_sms_sip(services, self._stack)  # the edge's config names its port
         services.edge = KamailioEdge(settings, services.pool.targets(),
                                      paths.data_dir / "kamailio")
         await services.edge.start()
@@ -144,7 +146,11 @@ class Server:
             store, voice, edge_address, paths.recordings,
             RouterConfig.from_dict(routing.router_config()), routing.ring_timeout_s,
             routing.wrap_up, routing.wrap_up_s, routing.dispositions)
+        services.distribution.agent_capacity = routing.agent_capacity()
         await services.distribution.start()
+        dialplan = DialPlan.from_patterns(settings.dialplan.allow,
+                                          settings.dialplan.trunk or edge_address)
+        services.distribution.enable_phone_transfers(paths.sounds / "moh.wav", dialplan)
         runtime.set_router(services.distribution)
         services.distribution.transcription = services.transcription
         services.distribution.compress_codec = settings.recording.codec

@@ -216,6 +216,10 @@ class RoutingSettings(_Section):
     # set a disposition or wrap_up_s passes (0: until they set one).
     wrap_up: bool = False
     wrap_up_s: float = Field(0.0, ge=0, le=3600)
+    # Conversations one agent holds at once per text channel (a call is always
+    # at most one, and no new chat or SMS is offered during a call).
+    chat_capacity: int = Field(3, ge=0, le=50)
+    sms_capacity: int = Field(3, ge=0, le=50)
     # Disposition codes agents choose from when wrapping up (empty: any text).
     dispositions: list[str] = []
     # Reasons an agent's desk offers for going away (the reason lands in the
@@ -225,7 +229,12 @@ class RoutingSettings(_Section):
 
     def router_config(self) -> dict[str, Any]:
         return self.model_dump(exclude={"ring_timeout_s", "wrap_up", "wrap_up_s",
-                                        "dispositions", "away_reasons"})
+                                        "dispositions", "away_reasons", "chat_capacity",
+                                        "sms_capacity"})
+
+    def agent_capacity(self) -> dict[str, int]:
+        """Each agent's capacity per channel (voice is always one call)."""
+        return {"voice": 1, "chat": self.chat_capacity, "sms": self.sms_capacity}
 
 
 class DialplanSettings(_Section):
@@ -282,13 +291,25 @@ class SmsSettings(_Section):
     """
 
     webhook_secret: str = ""
-    provider: Literal["none", "http"] = "none"
+    provider: Literal["none", "http", "sip"] = "none"
     provider_url: str = ""  # the HTTP provider POSTs To, From, Body (form) here
     provider_token: str = ""  # sent as a Bearer token
     from_number: str = ""
     max_body: int = Field(1600, ge=1, le=100_000)
     per_sender_per_minute: int = Field(30, ge=1)
     inactivity_timeout_s: float = Field(3600.0, gt=0)
+    # SIP MESSAGE: the control plane's UDP port the edge relays MESSAGE to
+    # (0: any free port, chosen at start); the sip provider sends to
+    # sip:<number>@<sip_target> through the edge (empty: dialplan.trunk, else
+    # the edge itself, i.e. a phone registered there).
+    sip_port: int = Field(0, ge=0, le=65535)
+    sip_target: str = ""
+    sip_timeout_s: float = Field(32.0, gt=0, le=120)
+    # Call-in codes: the number customers call with the code an agent sends
+    # them; a code (or a call from the conversation's number) is honoured
+    # for call_in_window_s.
+    call_in_number: str = ""
+    call_in_window_s: float = Field(900.0, gt=0, le=86_400)
 
 
 class AuthSettings(_Section):

@@ -80,7 +80,9 @@ async def conversation_timeline(request: web.Request) -> web.Response:
 
 
 @routes.get("/profiles/{profile_id}")
-@allow("supervisor", "qa", "agent")
+# Agents see a customer through the interactions offered to them
+# (GET /agents/{name}/interactions/{id}), never by browsing profiles.
+@allow("supervisor", "qa")
 async def profile(request: web.Request) -> web.Response:
     """A customer profile: identities on every channel and the interaction history."""
     found = await request.app[SERVICES].store.identities.profile(

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import re
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,13 @@ class VoiceService:
         # Dials in flight per worker, and events for numbers no session holds yet.
         self._dialing: dict[int, int] = {}
         self._early: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        self._refusing: set[asyncio.Task[None]] = set()
         self.by_id: dict[str, CallSession] = {}
         self.draining = False
         # The speech service calls listen with; None: listen answers 'unavailable'.
         self.speech: SpeechEndpoint | None = None
+        # Told of a phone's REFER on one of its calls (the routing service carries it out).
+        self.on_refer: Callable[[CallSession, str], None] | None = None
 
     # -- pool callbacks ---------------------------------------------------
     async def on_worker_event(self, link: WorkerLink, message: dict[str, Any]) -> None:
@@ -69,6 +73,8 @@ class VoiceService:
                 self._early.setdefault(key, []).append(message)
             return
         await session.on_event(message)
+        if message["type"] == "call.refer" and self.on_refer is not None:
+            self.on_refer(session, message["to"])
         # The worker reuses call numbers at once: while on_event awaited, a new
         # leg may have been filed under this number; only this session goes.
         if session.ended.is_set() and self.sessions.get(key) is session:
@@ -140,11 +146,15 @@ class VoiceService:
         session.interaction_id = await self.journal.created(call_id, link.worker_id, info)
         log.info("call=%s worker=%d incoming to %s from %s", call_id, link.worker_id,
                  number, message["from"])
-        if self.draining:
-            await self._refuse(session, 503, "server shutting down")
-            return
-        if flow is None:
-            await self._refuse(session, 404, f"no entry point for {number!r}")
+        # Refusing waits for the worker's answer, which this worker's event
+        # reader (the caller of this method) must be free to read: a task.
+        if self.draining or flow is None:
+            code, why = (503, "server shutting down") if self.draining else (
+                404, f"no entry point for {number!r}")
+            session.task = asyncio.create_task(self._refuse(session, code, why),
+                                               name=f"refuse-{call_id}")
+            self._refusing.add(session.task)
+            session.task.add_done_callback(self._refusing.discard)
             return
         self.sessions[(link.worker_id, message["call"])] = session
         self.by_id[call_id] = session

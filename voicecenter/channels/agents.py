@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .conversation import AGENT, Conversation
+from .conversation import AGENT, SYSTEM, Conversation
 
 if TYPE_CHECKING:
     from .hub import ConversationHub
@@ -110,7 +110,27 @@ class AgentDesk:
             except ValueError as exc:
                 return _error("invalid-escalation", str(exc))
             return {"type": "escalating", "conversation": conversation.id}
+        if kind == "call_in_code":
+            return await self._call_in_code(agent, conversation)
         return _error("unknown-type", f"unknown frame type {kind!r}")
+
+    async def _call_in_code(self, agent: str, conversation: Conversation) -> dict[str, Any]:
+        """Text the customer a code to call in with; that call comes to this agent first."""
+        codes = self.hub.call_in
+        if codes is None:
+            return _error("call-in-unavailable", "no call-in number is set (sms.call_in_number)")
+        phone = conversation.address if conversation.channel == "sms" else ""
+        ticket = codes.issue(conversation.id, agent, phone)
+        minutes = max(1, round(codes.window_s / 60))
+        self.hub.writer.add(conversation.id, "interaction.call_in_code",
+                            {"agent": agent, "expires_s": codes.window_s})
+        await self.hub.say(conversation, SYSTEM,
+                           f"To talk to {agent}, call {codes.number} and enter code "
+                           f"{ticket.code}, or dial {codes.number}{ticket.code}. "
+                           f"The code works for {minutes} minutes.")
+        log.info("conversation=%s agent=%s call-in code sent", conversation.id, agent)
+        return {"type": "call_in_code", "conversation": conversation.id,
+                "number": codes.number, "code": ticket.code, "expires_s": codes.window_s}
 
 
 def _error(error: str, message: str) -> dict[str, Any]:

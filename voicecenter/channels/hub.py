@@ -32,6 +32,7 @@ from .timeline import TimelineWriter
 if TYPE_CHECKING:
     from ..distribution.service import DistributionService
     from ..store.customers_identity import IdentityRepository
+    from .call_in import CallInCodes
 
 log = logging.getLogger("voicecenter.channels")
 
@@ -72,6 +73,8 @@ class ConversationHub:
         self._tasks: set[asyncio.Task[Any]] = set()
         # Set when a voice service can call the customer (escalation to a call).
         self.escalate: Callable[[Conversation, str, Any], Awaitable[None]] | None = None
+        # Codes customers call in with to reach their agent (sms.call_in_number set).
+        self.call_in: CallInCodes | None = None
 
     # -- lifecycle --------------------------------------------------------
     async def start(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from ..store import Store
 from ..store.models import utcnow
-from ..store.timeline import record_event
+from ..store.timeline import record_events
 
 log = logging.getLogger("voicecenter.channels")
 
@@ -65,9 +65,7 @@ class TimelineWriter:
             batch, self._pending = self._pending[:BATCH], self._pending[BATCH:]
             try:
                 async with self.store.write() as session:
-                    for interaction_id, kind, data, at in batch:
-                        await record_event(session, self.store.topic_prefix, kind=kind,
-                                           interaction_id=interaction_id, data=data, at=at)
+                    await record_events(session, self.store.topic_prefix, batch)
             except Exception:  # one bad event must not stop every conversation's timeline
                 log.exception("timeline batch of %d events not written", len(batch))
         self._idle.set()

@@ -11,14 +11,30 @@ import contextlib
 import gc
 from typing import TYPE_CHECKING
 
+from .call_in import CallInCodes
 from .hub import ConversationHub, HubConfig
 from .sms.gateway import SmsGateway
+from .sms.sip import SipMessageEndpoint
 
 if TYPE_CHECKING:
     from ..flows.runtime import FlowRuntime
     from ..server import Services
 
-HUB_KEY, SMS_KEY = "conversations", "sms"
+HUB_KEY, SMS_KEY, SMS_SIP_KEY = "conversations", "sms", "sms_sip"
+
+
+async def open_sms_sip(services: Services, stack: contextlib.AsyncExitStack) -> None:
+    """Bind the SIP MESSAGE endpoint before the edge starts: its config names the port.
+
+    With sms.sip_port 0 a free port is chosen and written back into the
+    settings, which the edge's configuration is rendered from.
+    """
+    settings = services.settings
+    sip = settings.sip
+    endpoint = SipMessageEndpoint(sip.address, (sip.address, sip.port), sip.domain)
+    settings.sms.sip_port = await endpoint.open(settings.sms.sip_port)
+    stack.push_async_callback(endpoint.close)
+    services.extras[SMS_SIP_KEY] = endpoint
 
 
 def tune_gc() -> None:
@@ -44,7 +60,13 @@ async def start_channels(services: Services, runtime: FlowRuntime,
                           services.store.identities)
     await hub.start()
     stack.push_async_callback(hub.stop)
-    gateway = SmsGateway(hub, settings.sms)
+    sip_target = settings.sms.sip_target or settings.dialplan.trunk or \
+        f"{settings.sip.domain}:{settings.sip.port}"
+    gateway = SmsGateway(hub, settings.sms, sip=services.extras.get(SMS_SIP_KEY),
+                         sip_target=sip_target)
+    if settings.sms.call_in_number:
+        hub.call_in = CallInCodes(settings.sms.call_in_number, settings.sms.call_in_window_s)
+        runtime.services.call_in = hub.call_in
     stack.push_async_callback(gateway.close)
     services.extras[HUB_KEY] = hub
     services.extras[SMS_KEY] = gateway

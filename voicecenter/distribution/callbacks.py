@@ -202,32 +202,26 @@ class CallbackService:
 
     async def _converse(self, record: CallbackRecord, agent: str, customer: CallSession,
                         agent_leg: CallSession) -> None:
+        """Customer and agent become a conversation like any other (hold, transfer,
+        supervision, stereo recording), kept under the callback's router id."""
         service = self.distribution
         self.owned[record.router_id] = await self.store.callbacks.update(
             record.id, state=CONNECTED, attempts=record.attempts + 1)
         try:
-            await customer.link.command("bridge", call=customer.number, other=agent_leg.number)
             await customer.record_event("callback.connected", {"callback": record.id,
                                                                "agent": agent})
-            await customer.record_event("call.bridged", {"agent": agent,
-                                                         "leg": agent_leg.call_id})
-            ended = [asyncio.ensure_future(s.ended.wait()) for s in (customer, agent_leg)]
-            try:
-                await asyncio.wait(ended, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiting in ended:
-                    waiting.cancel()
+            conversation = await service.connect_outside_routing(
+                customer, agent, agent_leg, routed_as=record.router_id, callback=record.id)
+            await conversation.over.wait()
         except (CommandFailed, WorkerUnavailable) as exc:
+            # The conversation is already kept (adopted before the bridge): ending its
+            # legs ends it, which releases the agent through the router.
             log.error("callback %s not bridged: %s", record.id, exc)
-        finally:
             for session in (customer, agent_leg):
                 with contextlib.suppress(Exception):
                     await session.hangup()
+        finally:
             self.owned.pop(record.router_id, None)
-            service.router.agent_released(agent, record.router_id, service.now(),
-                                          wrap_up=service.wrap_up)
-            service.figures.ended(record.router_id)
-            service.wake.set()
             await self.store.callbacks.update(record.id, state=DONE)
 
     # -- dialing ------------------------------------------------------------------------

@@ -73,6 +73,16 @@ class Conversation:
     # Called when the agent hangs up; True when another leg took the caller
     # (the consulted agent, a conferee) and the conversation goes on.
     on_agent_hangup: Callable[[], Awaitable[bool]] | None = None
+    # The router's id for this work when it is not the caller's call id (a
+    # callback keeps the id it waited under while its customer is dialed).
+    router_id: str | None = None
+    # Set once the conversation is over and its agent released (callbacks wait on it).
+    over: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def interaction(self) -> str:
+        """The id the router and the queue figures know this conversation by."""
+        return self.router_id or self.caller.call_id
 
 
 async def dial_agent(voice: VoiceService, caller: CallSession, agent: str, edge: str,

@@ -275,9 +275,11 @@ class CallControl:
     def _free_first_agent(self, conversation: Conversation, agent: str) -> None:
         distribution, now = self.distribution, self.distribution.now()
         if conversation.routed:
-            distribution.router.agent_released(agent, conversation.caller.call_id, now,
+            distribution.router.agent_released(agent, conversation.interaction, now,
                                                wrap_up=distribution.wrap_up)
             conversation.routed = False
+            if distribution.router.agent(agent).state is AgentState.WRAP_UP:
+                distribution.wrapups.started(agent, conversation.caller.call_id)
         else:
             distribution.router.set_agent_state(agent, AgentState.AVAILABLE, now)
         distribution.wake.set()

@@ -47,7 +47,9 @@ from .connect import (
     swap_leg,
     wait_either_ends,
 )
+from .dialplan import DialPlan
 from .figures import QueueFigures
+from .phone_transfer import PhoneTransfers
 from .wrapup import WrapUps
 
 if TYPE_CHECKING:
@@ -99,14 +101,24 @@ class DistributionService:
         self.callbacks: Any = None
         # Tells agents' desks of voice offers and their outcome (desk_offers.py).
         self.desk: DeskOffers | None = None
+        # Transfers asked for by agents' own softphones (REFER), reported by the
+        # workers; set up by the server with the dial plan (enable_phone_transfers).
+        self.phone_transfers: PhoneTransfers | None = None
+        # Each agent's capacity per channel (routing.chat_capacity, sms_capacity).
+        self.agent_capacity: dict[str, int] | None = None
 
     def now(self) -> float:
         return time.monotonic() - self.started
 
+    def enable_phone_transfers(self, music: Path, dialplan: DialPlan) -> None:
+        self.phone_transfers = PhoneTransfers(self, music)
+        self.phone_transfers.dialplan = dialplan
+        self.voice.on_refer = self.phone_transfers.requested
+
     # -- lifecycle --------------------------------------------------------
     async def start(self) -> None:
         for record in await self.store.agents.list():
-            self.router.add_agent(Agent(id=record.name, skills=record.skills))
+            self.router.add_agent(self._agent(record.name, record.skills))
         self.state_events = AgentStateEvents(self.store)
         self.router.on_state_change = self.state_events.changed
         self.state_events.start()
@@ -138,7 +150,13 @@ class DistributionService:
             return self.router.agent(name)
         except UnknownAgent:
             record = await self.store.agents.get(name)  # NoSuchAgent for strangers
-            return self.router.add_agent(Agent(id=record.name, skills=record.skills))
+            return self.router.add_agent(self._agent(record.name, record.skills))
+
+    def _agent(self, name: str, skills: dict[str, int]) -> Agent:
+        if self.agent_capacity is None:
+            return Agent(id=name, skills=skills)
+        return Agent(id=name, skills=skills,
+                     capacity={Channel(c): n for c, n in self.agent_capacity.items()})
 
     def agent_view(self, name: str) -> dict[str, Any]:
         agent = self.router.agent(name)
@@ -148,7 +166,8 @@ class DistributionService:
     async def enqueue(self, request: QueueRequest) -> None:
         it = Interaction(id=request.call_id, channel=Channel.VOICE,
                          skills=dict.fromkeys(request.skills, 1), priority=request.priority,
-                         segment=request.segment, enqueued_at=self.now())
+                         segment=request.segment, enqueued_at=self.now(),
+                         preferred_agent=request.data.get("preferred_agent"))
         self.router.enqueue(it)
         self.waiters[request.call_id] = Waiter(request)
         self.figures.queued(request.call_id, request.queue, request.skills)
@@ -244,6 +263,14 @@ class DistributionService:
         await record_sides(conversation, self.recordings)
 
     async def _converse(self, conversation: Conversation) -> None:
+        try:
+            await self._talk(conversation)
+        finally:
+            conversation.over.set()
+        await self._merge(conversation)
+
+    async def _talk(self, conversation: Conversation) -> None:
+        """Until the conversation ends; then its legs are hung up and its agent freed."""
         # A transfer ends the old leg: only the caller's or the current leg's end counts.
         while True:
             await wait_either_ends(conversation)
@@ -258,10 +285,10 @@ class DistributionService:
             with contextlib.suppress(Exception):
                 await session.hangup()
         self.conversations.pop(caller.call_id, None)
-        self.figures.ended(caller.call_id)
+        self.figures.ended(conversation.interaction)
         now = self.now()
         if conversation.routed:
-            self.router.agent_released(conversation.agent, caller.call_id, now,
+            self.router.agent_released(conversation.agent, conversation.interaction, now,
                                        wrap_up=self.wrap_up)
         else:
             state = AgentState.WRAP_UP if self.wrap_up else AgentState.AVAILABLE
@@ -271,7 +298,6 @@ class DistributionService:
         if self.desk is not None:  # before the router decides: a closed desk gets nothing
             self.desk.freed(conversation.agent, caller)
         self.wake.set()
-        await self._merge(conversation)
 
     async def _merge(self, conversation: Conversation) -> None:
         """One stereo file: the caller left, every agent leg right at its own offset."""
@@ -316,10 +342,14 @@ class DistributionService:
         self._spawn(self._converse(conversation))
 
     async def connect_outside_routing(self, caller: CallSession, agent: str, leg: CallSession,
+                                      routed_as: str | None = None,
                                       **bridged: Any) -> Conversation:
         """Bridge two answered legs made outside routing (click to call, an escalated
-        chat) into a conversation held, recorded and transferable like an offered one."""
-        conversation = Conversation(caller=caller, agent=agent, leg=leg, routed=False)
+        chat, a callback) into a conversation held, recorded and transferable like an
+        offered one. `routed_as`: the router's id when it assigned the work to `agent`
+        (a callback); the agent is then released through the router at the end."""
+        conversation = Conversation(caller=caller, agent=agent, leg=leg,
+                                    routed=routed_as is not None, router_id=routed_as)
         caller.connected_to = agent
         self.adopt(conversation)
         await bridge(caller, leg)
@@ -344,8 +374,10 @@ class DistributionService:
         if conversation.held:
             await resume(conversation)
 
-    async def blind_transfer(self, call_id: str, agent: str) -> None:
-        """Ring `agent`; once answered the caller is theirs and the first agent is freed."""
+    async def blind_transfer(self, call_id: str, agent: str, by: str = "api") -> None:
+        """Ring `agent`; once answered the caller is theirs and the first agent is freed.
+
+        `by` says who asked (the API, or the agent's phone with a REFER)."""
         conversation = self.conversation(call_id)
         try:
             target = await self.ensure_agent(agent)
@@ -356,19 +388,24 @@ class DistributionService:
         self.router.set_agent_state(agent, AgentState.BUSY, self.now())
         caller = conversation.caller
         await caller.record_event("call.transfer_started", {"from": conversation.agent,
-                                                             "to": agent, "kind": "blind"})
+                                                             "to": agent, "kind": "blind",
+                                                             "by": by})
         try:
             leg = await dial_agent(self.voice, caller, agent, self.edge, self.ring_timeout_s)
         except OfferFailed as exc:
             self.router.set_agent_state(agent, AgentState.AVAILABLE, self.now())
-            await caller.record_event("call.transfer_failed", {"to": agent, "reason": str(exc)})
+            await caller.record_event("call.transfer_failed", {"to": agent, "by": by,
+                                                               "reason": str(exc)})
             raise
         first_agent = conversation.agent
         old = await swap_leg(conversation, leg, agent)
         conversation.transferred_from.append(first_agent)
         if conversation.routed:
-            self.router.agent_released(first_agent, call_id, self.now(), wrap_up=self.wrap_up)
+            self.router.agent_released(first_agent, conversation.interaction, self.now(),
+                                       wrap_up=self.wrap_up)
             conversation.routed = False
+            if self.router.agent(first_agent).state is AgentState.WRAP_UP:
+                self.wrapups.started(first_agent, call_id)
         else:
             self.router.set_agent_state(first_agent, AgentState.AVAILABLE, self.now())
         if self.desk is not None:
@@ -379,7 +416,7 @@ class DistributionService:
         with contextlib.suppress(Exception):
             await old.hangup()
         await caller.record_event("call.transferred", {"from": first_agent, "to": agent,
-                                                       "leg": leg.call_id})
+                                                       "leg": leg.call_id, "by": by})
 
     async def _overflow(self, decision: Overflow) -> None:
         waiter = self.waiters.get(decision.interaction_id)

@@ -100,6 +100,8 @@ def _features(settings: Settings, db: tuple[str, bool] | None) -> list[str]:
         features += ["WITH_WEBSOCKET", "WITH_RTPENGINE"]
         if settings.sip.websocket_tls:
             features.append("WITH_TLS")
+    if settings.sms.sip_port:
+        features.append("WITH_SMS_SIP")
     if db is not None:
         features += ["WITH_AUTH", "WITH_AGENT_AUTH"]
         if db[1]:
@@ -164,6 +166,8 @@ def render_kamailio(
         "RETRY_AFTER": str(sip.retry_after_seconds),
         "FR_TIMER_MS": str(FR_TIMER_MS),
         "RTPENGINE_NG_PORT": str(sip.rtpengine_ng_port),
+        "SMS_SIP_HOST": _quoted(sip.address, "sip.address"),
+        "SMS_SIP_PORT": str(settings.sms.sip_port),
         "TLS_CERTIFICATE": _quoted(str(sip.tls_certificate or ""), "sip.tls_certificate"),
         "TLS_PRIVATE_KEY": _quoted(str(sip.tls_private_key or ""), "sip.tls_private_key"),
     }

@@ -16,8 +16,6 @@ import contextlib
 import logging
 import os
 import signal
-import time
-from collections import deque
 from pathlib import Path
 
 from voicecenter.edge.kamailio_config import (
@@ -34,12 +32,8 @@ from voicecenter.edge.rpc import KamailioRpc, KamailioRpcError
 from voicecenter.edge.targets import WorkerTarget
 from voicecenter.settings import Settings
 
-from ..children import die_with_parent
+from ..children import ChildProcess, ChildStartError, RunsChild, until
 
-START_TIMEOUT = 10.0
-STOP_TIMEOUT = 3.0
-_RESTART_DELAYS = (0.2, 0.5, 1.0, 2.0, 5.0)
-_STABLE_AFTER = 30.0  # a run this long resets the restart back-off
 _LEVELS = (
     ("CRITICAL", logging.CRITICAL),
     ("ALERT", logging.CRITICAL),
@@ -52,11 +46,11 @@ _LEVELS = (
 )
 
 
-class EdgeStartError(RuntimeError):
+class EdgeStartError(ChildStartError):
     """Kamailio refused the configuration or did not come up."""
 
 
-class KamailioEdge:
+class KamailioEdge(RunsChild):
     """The Kamailio process of the SIP edge, supervised.
 
     ``workers`` may be replaced by the control plane before reload_dispatcher()
@@ -75,14 +69,17 @@ class KamailioEdge:
         self.runtime_dir = Path(runtime_dir).resolve()
         self.log = log or logging.getLogger("voicecenter.edge")
         self.rpc = KamailioRpc(rpc_socket_path(self.runtime_dir))
-        self.restarts = 0
         self._disabled: set[int] = set()
-        self._process: asyncio.subprocess.Process | None = None
-        self._pump: asyncio.Task[None] | None = None
-        self._supervisor: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._launched_at = 0.0
-        self._recent: deque[str] = deque(maxlen=40)
+        sip = settings.sip
+        self._child = ChildProcess(
+            "kamailio",
+            [sip.kamailio_binary, "-f", str(self.config_path), "-P", str(self.pid_path),
+             "-DD", "-E"],
+            ready=until(self._answers, f"listening on {sip.address}:{sip.port} (udp, tcp), "
+                        f"ws port {sip.websocket_port}"),
+            log=self.log, parse_line=_parse_line, prepare=self._prepare,
+            error=EdgeStartError, where=f"{sip.address}:{sip.port}",
+        )
 
     @property
     def config_path(self) -> Path:
@@ -92,35 +89,18 @@ class KamailioEdge:
     def pid_path(self) -> Path:
         return self.runtime_dir / PID_FILE
 
-    @property
-    def pid(self) -> int | None:
-        process = self._process
-        return process.pid if process and process.returncode is None else None
-
-    @property
-    def running(self) -> bool:
-        return self.pid is not None
-
     async def start(self) -> None:
         """Write and check the config, start Kamailio, return once it answers SIP."""
-        if self._supervisor is not None:
+        if self._child.supervised:
             raise RuntimeError("the SIP edge is already started")
         self.runtime_dir.mkdir(parents=True, exist_ok=True)
         self._write_files()
         await self._check_config()
-        self._stopping = False
-        await self._launch()
-        self._supervisor = asyncio.create_task(self._supervise(), name="kamailio-supervisor")
+        await self._child.start()
 
     async def stop(self) -> None:
-        """SIGTERM, then SIGKILL after STOP_TIMEOUT; no Kamailio process is left."""
-        self._stopping = True
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-            self._supervisor = None
-        await self._terminate()
+        """SIGTERM, then SIGKILL; no Kamailio process, pid file or RPC socket is left."""
+        await self._child.stop()
         for path in (self.pid_path, self.rpc.socket_path):
             path.unlink(missing_ok=True)
 
@@ -224,7 +204,9 @@ class KamailioEdge:
             return None
         return pid
 
-    async def _launch(self) -> None:
+    async def _prepare(self) -> None:
+        """Before every launch: current files, no old Kamailio, free ports, no stale pid file."""
+        self._write_files()  # the pool may have changed since the last launch
         await self._reclaim_orphan()
         sip = self.settings.sip
         busy = await ports_in_use(sip.address, udp=[sip.port], tcp=[sip.port, sip.websocket_port])
@@ -234,29 +216,9 @@ class KamailioEdge:
         # (a reused pid after a crash) or holds no number at all
         self.pid_path.unlink(missing_ok=True)
         self.rpc.socket_path.unlink(missing_ok=True)
-        self._recent.clear()
-        binary = self.settings.sip.kamailio_binary
-        self._process = await asyncio.create_subprocess_exec(
-            binary, "-f", str(self.config_path), "-P", str(self.pid_path), "-DD", "-E",
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stop() can reap every child
-            preexec_fn=die_with_parent,
-        )
-        self._launched_at = time.monotonic()
-        self._pump = asyncio.create_task(self._pump_logs(self._process), name="kamailio-log")
-        try:
-            await self._wait_listening(self._process)
-        except BaseException:
-            await self._terminate()
-            raise
-        self.log.info("edge: kamailio %s listening on %s:%s (udp, tcp), ws port %s",
-                      self._process.pid, self.settings.sip.address, self.settings.sip.port,
-                      self.settings.sip.websocket_port)
 
-    async def _wait_listening(self, process: asyncio.subprocess.Process) -> None:
-        """Until this Kamailio answers RPC on its own socket and SIP on its port.
+    async def _answers(self) -> bool:
+        """This Kamailio answers RPC on its own socket and SIP on its port.
 
         An OPTIONS answer alone can come from another server on the same port
         (Kamailio binds UDP with SO_REUSEADDR, so a second one shares the UDP
@@ -264,103 +226,19 @@ class KamailioEdge:
         ours alone, and its process is forked only after every bind succeeded.
         """
         sip = self.settings.sip
-        probe = KamailioRpc(self.rpc.socket_path, timeout=0.2)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and process.returncode is None:
-            with contextlib.suppress(KamailioRpcError):
-                await probe.call("core.version")
-                if await sip_ping(sip.address, sip.port, timeout=0.5):
-                    if process.returncode is None:
-                        return
-                    break
-            await asyncio.sleep(0.05)
-        if process.returncode is not None and self._pump is not None:
-            # let the pump read Kamailio's last words (the reason it exited)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._pump), 1.0)
-        tail = " | ".join(line for line in self._recent if "ERROR" in line)
-        tail = tail or " | ".join(list(self._recent)[-5:])
-        state = "exited" if process.returncode is not None else "did not answer"
-        raise EdgeStartError(f"kamailio {state} on {sip.address}:{sip.port}: {tail}")
-
-    async def _terminate(self) -> None:
-        process = self._process
-        if process is None:
-            return
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(_exited(process), STOP_TIMEOUT)
-            except TimeoutError:
-                self.log.warning("edge: kamailio %s ignored SIGTERM, killing it", process.pid)
-        # children that outlive the main process (or a main that ignored SIGTERM)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
-        if self._pump is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                await asyncio.wait_for(self._pump, 1.0)
-            self._pump = None
-
-    async def _pump_logs(self, process: asyncio.subprocess.Process) -> None:
-        """Kamailio's stderr into our log; it must be drained or Kamailio blocks."""
-        assert process.stdout is not None
-        async for raw in process.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            if not line.strip():
-                continue
-            self._recent.append(line)
-            level = _level_of(line)
-            if self._stopping:
-                # children closing their ends at shutdown log "CRITICAL: receive_fd(): EOF"
-                level = min(level, logging.INFO)
-            self.log.log(level, "kamailio: %s", line.strip())
-
-    async def _supervise(self) -> None:
-        failures = 0
-        while not self._stopping:
-            process = self._process
-            if process is not None:
-                code = await _exited(process)
-                if self._stopping:
-                    return
-                if time.monotonic() - self._launched_at > _STABLE_AFTER:
-                    failures = 0
-                self.log.error("edge: kamailio exited with status %s; restarting it", code)
-                await self._terminate()  # reap children still holding the ports
-            delay = _RESTART_DELAYS[min(failures, len(_RESTART_DELAYS) - 1)]
-            failures += 1
-            await asyncio.sleep(delay)
-            try:
-                self._write_files()
-                await self._launch()
-                self.restarts += 1
-            except (EdgeStartError, OSError) as exc:
-                self.log.error("edge: restart failed: %s", exc)
-                self._process = None
+        try:
+            await KamailioRpc(self.rpc.socket_path, timeout=0.2).call("core.version")
+        except KamailioRpcError:
+            return False
+        return await sip_ping(sip.address, sip.port, timeout=0.5)
 
 
-async def _exited(process: asyncio.subprocess.Process) -> int:
-    """The main process's exit status, as soon as it exits.
-
-    Process.wait() also waits for the stdout pipe to close, and Kamailio's
-    children keep it open when the main process dies alone (SIGKILL), so it
-    would wait forever; returncode is set as soon as the main process is reaped.
-    """
-    while process.returncode is None:  # noqa: ASYNC110 - no public exit event to await
-        await asyncio.sleep(0.1)
-    return process.returncode
-
-
-def _level_of(line: str) -> int:
+def _parse_line(line: str) -> tuple[int, str]:
     head = line[:40]
     for word, level in _LEVELS:
         if f" {word}:" in head:
-            return level
-    return logging.INFO
-
-
+            return level, line.strip()
+    return logging.INFO, line.strip()
 def _write_atomic(path: Path, content: str) -> None:
     """Kamailio may read dispatcher.list at any reload: never let it see half a file."""
     tmp = path.with_name(path.name + ".tmp")

@@ -4,7 +4,7 @@ Every state change is already an outbox row (written in the transaction of
 the change), so pages get the very events MQTT subscribers get, numbered by
 the row id (``seq``), without a broker hop:
 - one task tails the outbox by id; it wakes right after a commit that wrote
-  rows (an SQLAlchemy ``after_commit`` hook on this store's engine) and also
+  rows (``store.outbox_listeners``) and also
   polls every second for rows written by other processes (the CLI);
 - each event is decoded once, its frame's JSON text built once, and its
   audience decided once (``page_visibility``), then handed to every page
@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable
@@ -37,8 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select
 
 from voicecenter.events.page_visibility import (
     STAFF_ONLY,
@@ -49,7 +47,6 @@ from voicecenter.events.page_visibility import (
 from voicecenter.events.topics import TOPICS
 from voicecenter.store.database import Store
 from voicecenter.store.models import OutboxMessage
-from voicecenter.store.timeline import OUTBOX_WRITTEN
 
 log = logging.getLogger("voicecenter.events.pages")
 
@@ -179,8 +176,6 @@ class PageFeed:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lag_task: asyncio.Task[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread = 0
 
     # -- lifecycle ------------------------------------------------------------
     @property
@@ -194,19 +189,17 @@ class PageFeed:
     async def start(self) -> None:
         if self.running:
             return
-        self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
         async with self.store.read() as session:
             latest = await session.scalar(select(func.max(OutboxMessage.id)))
         self.floor = self.last_seq = self.index_floor = int(latest or 0)
-        event.listen(Session, "after_commit", self._after_commit)
+        self.store.outbox_listeners.append(self._outbox_written)
         self._task = asyncio.create_task(self._run(), name="page-feed")
         self._lag_task = asyncio.create_task(self._watch_loop(), name="page-feed-loop-lag")
         log.info("page events start after seq %d", self.floor)
 
     async def stop(self) -> None:
-        if event.contains(Session, "after_commit", self._after_commit):
-            event.remove(Session, "after_commit", self._after_commit)
+        if self._outbox_written in self.store.outbox_listeners:
+            self.store.outbox_listeners.remove(self._outbox_written)
         for task in (self._task, self._lag_task):
             if task is not None:
                 task.cancel()
@@ -216,18 +209,11 @@ class PageFeed:
         for subscriber in self._all():
             subscriber.close("server stopping")
 
-    def _after_commit(self, session: Session) -> None:
-        # Runs inside SQLAlchemy's commit, for every Session in the process:
-        # only this store's transactions that wrote outbox rows wake the feed.
-        if not session.info.get(OUTBOX_WRITTEN) or session.get_bind() is not \
-                self.store.engine.sync_engine:
-            return
+    def _outbox_written(self) -> None:
+        """The store's signal after a commit that added outbox rows."""
         if not self._woken_at:
             self._woken_at = time.monotonic()
-        if threading.get_ident() == self._loop_thread:
-            self._wake.set()
-        elif self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake.set)
+        self._wake.set()
 
     # -- tailing --------------------------------------------------------------
     async def _run(self) -> None:

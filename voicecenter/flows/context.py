@@ -171,6 +171,8 @@ class FlowServices:
     recordings: Path | None = None
     clock: Callable[[], datetime] = _utcnow
     flows: Mapping[str, Flow] = field(default_factory=dict)  # subflows, pinned per call
+    # Call-in codes sent from chat/SMS conversations (channels/call_in.py).
+    call_in: Any = None
 
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")

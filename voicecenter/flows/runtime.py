@@ -83,8 +83,15 @@ class FlowRuntime:
         self.services.router = router
 
     def pick(self, number: str) -> Picked | None:
+        """The flow for a called number: an exact entry point, else the longest
+        prefix entry point (`"1500*"`: 1500 followed by anything, e.g. a call-in code)."""
         flows = self.registry.snapshot()
-        flow = flows.get(self.entry_points.get(number, ""))
+        name = self.entry_points.get(number)
+        if name is None:
+            stems = [k for k in self.entry_points
+                     if k.endswith("*") and number.startswith(k[:-1])]
+            name = self.entry_points[max(stems, key=len)] if stems else ""
+        flow = flows.get(name)
         return Picked(flow, flows) if flow else None
 
     async def run(self, call: CallControl, picked: Picked, info: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,9 @@ class Store:
         self.engine = engine
         self.topic_prefix = topic_prefix
         self.outbox_written = asyncio.Event()
+        # Called after each commit that added outbox rows (the publisher clears
+        # outbox_written, so other readers of the outbox need their own signal).
+        self.outbox_listeners: list[Callable[[], None]] = []
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
         sqlite = engine.dialect.name == "sqlite"
         self._write_lock: contextlib.AbstractAsyncContextManager[Any] = (
@@ -142,6 +145,8 @@ class Store:
                 yield session
             if session.info.pop(OUTBOX_WRITTEN, False):
                 self.outbox_written.set()
+                for listener in self.outbox_listeners:
+                    listener()
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:

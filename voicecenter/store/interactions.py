@@ -98,12 +98,17 @@ class InteractionRepository:
             return InteractionRecord.of(row)
 
     async def timeline(self, interaction_id: str) -> list[EventRecord]:
-        """Every event of every channel of the interaction, oldest first."""
+        """Every event of every channel of the interaction, oldest first.
+
+        By the time each event happened, not by row id: calls and text channels
+        have writers of their own that batch, so a chat line can be stored after
+        a call leg that came later.
+        """
         async with self._store.read() as session:
             await _load(session, interaction_id)
             rows = await session.scalars(
                 select(CallEvent).where(CallEvent.interaction_id == interaction_id)
-                .order_by(CallEvent.id)
+                .order_by(CallEvent.at, CallEvent.id)
             )
             return [EventRecord.of(row) for row in rows]
 

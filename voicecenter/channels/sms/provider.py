@@ -11,16 +11,26 @@ from typing import Protocol
 
 import aiohttp
 
+from .sip import SipMessageEndpoint
+
 log = logging.getLogger("voicecenter.channels")
 
 
 class SmsFailed(Exception):
-    """The provider refused the SMS or could not be reached."""
+    """The provider refused the SMS or could not be reached.
+
+    `status` is the provider's answer code (HTTP or SIP) when it gave one;
+    None when it never answered (unreachable, timeout).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class SmsProvider(Protocol):
     async def send(self, to: str, sender: str, body: str) -> str:
-        """Send one SMS; the provider's id for it. Raises SmsFailed."""
+        """Send one SMS; the provider's answer (id or status). Raises SmsFailed."""
         ...
 
     async def close(self) -> None: ...
@@ -53,7 +63,8 @@ class HttpSmsProvider:
                                           headers=headers) as response:
                 text = await response.text()
                 if response.status // 100 != 2:
-                    raise SmsFailed(f"provider answered {response.status}: {text[:200]}")
+                    raise SmsFailed(f"provider answered {response.status}: {text[:200]}",
+                                    response.status)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SmsFailed(f"provider unreachable: {exc}") from exc
         try:
@@ -68,3 +79,35 @@ class HttpSmsProvider:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+class SipSmsProvider:
+    """SMS as SIP MESSAGE through the edge to a trunk (or a phone registered there).
+
+    The text goes to ``sip:<number>@<target>``; the answer is the result:
+    2xx (200, 202) sent, anything else (4xx-6xx, or no answer in time) failed.
+    """
+
+    def __init__(self, endpoint: SipMessageEndpoint, target: str,
+                 timeout_s: float = 32.0) -> None:
+        self.endpoint = endpoint
+        self.target = target
+        self.timeout_s = timeout_s
+
+    def uri_for(self, to: str) -> str:
+        return to if to.startswith(("sip:", "sips:")) else f"sip:{to}@{self.target}"
+
+    async def send(self, to: str, sender: str, body: str) -> str:
+        uri = self.uri_for(to)
+        try:
+            answer = await self.endpoint.send(uri, sender, body, self.timeout_s)
+        except TimeoutError as exc:
+            raise SmsFailed(f"no answer from {uri}: {exc}") from exc
+        except ValueError as exc:
+            raise SmsFailed(str(exc)) from exc
+        if answer.status // 100 != 2:
+            raise SmsFailed(f"{uri} answered {answer.status} {answer.reason}", answer.status)
+        return f"{answer.status} {answer.reason}"
+
+    async def close(self) -> None:
+        return None

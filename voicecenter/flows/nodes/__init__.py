@@ -5,6 +5,7 @@ from .authenticate import AuthenticateNode
 from .base import Node, Param
 from .branch import BranchNode
 from .business_hours import BusinessHoursNode
+from .call_in import CallInNode
 from .collect import CollectNode
 from .hangup import HangupNode
 from .http import HttpNode
@@ -25,6 +26,7 @@ NODE_TYPES: dict[str, type[Node]] = {
         AnswerNode, PlayNode, CollectNode, SayDigitsNode, MenuNode, ListenNode, SetNode,
         BranchNode, HttpNode, AuthenticateNode, SegmentNode, BusinessHoursNode, QueueNode,
         TransferNode, RecordMessageNode, VoicemailNode, SubflowNode, ReturnNode, HangupNode,
+        CallInNode,
     )
 }
 

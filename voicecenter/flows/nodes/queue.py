@@ -65,7 +65,10 @@ class QueueNode(Node):
             call_id=ctx.call.call_id, queue=ctx.render(self["queue"]),
             skills=tuple(str(s) for s in skills if str(s)),
             priority=int(priority) if priority.lstrip("-").isdigit() else 0,
-            segment=variables.get("segment"), language=variables.get("language"))
+            segment=variables.get("segment"), language=variables.get("language"),
+            # Set by call_in: the agent who has the customer's conversation goes first.
+            data={"preferred_agent": str(variables["preferred_agent"])}
+            if variables.get("preferred_agent") else {})
 
     async def execute(self, ctx: FlowContext) -> str:
         request = self.request(ctx)
