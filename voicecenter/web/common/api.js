@@ -25,6 +25,24 @@ function toLogin() {
   location.replace(`/ui/login/?next=${next}`);
 }
 
+const PAGES = [
+  { path: "/ui/desk/", title: "Desk", roles: ["agent"] },
+  { path: "/ui/wallboard/", title: "Wallboard", roles: ["supervisor", "admin"] },
+  { path: "/ui/qa/", title: "QA review", roles: ["qa", "supervisor", "admin"] },
+  { path: "/ui/flows/", title: "Flows", roles: ["supervisor", "admin"] },
+];
+
+// Links to the other pages this role may open, in the page's header bar.
+function addNavigation(role) {
+  const bar = document.querySelector("header.bar");
+  const pages = PAGES.filter((p) => p.roles.includes(role));
+  if (!bar || pages.length < 2 || bar.querySelector("nav.pages")) return;
+  const nav = el("nav", { class: "pages", "aria-label": "Pages" },
+    pages.map((p) => location.pathname.startsWith(p.path)
+      ? el("strong", {}, p.title) : el("a", { href: p.path }, p.title)));
+  bar.firstElementChild ? bar.firstElementChild.after(nav) : bar.prepend(nav);
+}
+
 // The session, or off to the login page when there is none or its role may not be here.
 export function requireLogin(...roles) {
   const found = session();
@@ -33,6 +51,7 @@ export function requireLogin(...roles) {
     location.replace(homeOf(found.user.role));
     throw new Error("wrong role");
   }
+  addNavigation(found.user.role);
   return found;
 }
 
