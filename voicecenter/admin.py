@@ -37,7 +37,8 @@ async def _agents(store: Any, settings: Settings, args: argparse.Namespace,
     if args.action == "add":
         try:
             agent = await store.agents.add(args.name, args.password, args.skills,
-                                           settings.sip.domain, display_name=args.display_name)
+                                           settings.sip.domain, display_name=args.display_name,
+                                           team=args.team)
         except AgentExists:
             return _fail(f"agent {args.name!r} already exists")
         except InvalidAgent as exc:
@@ -47,7 +48,7 @@ async def _agents(store: Any, settings: Settings, args: argparse.Namespace,
         for agent in await store.agents.list():
             skills = ",".join(f"{k}:{v}" for k, v in sorted(agent.skills.items()))
             print(f"{agent.name}\t{agent.sip_username or '-'}@{agent.sip_domain or '-'}\t"
-                  f"{skills or '-'}")
+                  f"{skills or '-'}\t{agent.team or '-'}")
     elif args.action == "remove":
         try:
             await store.agents.remove(args.name)

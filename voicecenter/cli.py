@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--skills", type=_parse_skills, default={},
                      help="skills with levels, e.g. sales:5,support:3")
     add.add_argument("--display-name", default=None)
+    add.add_argument("--team", default=None, help="the agent's team (wallboard groups by it)")
     agents_sub.add_parser("list", help="list agents")
     remove = agents_sub.add_parser("remove", help="delete an agent")
     remove.add_argument("name")

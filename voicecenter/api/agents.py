@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..distribution.service import DistributionService
+from ..distribution.service import AgentBusy, DistributionService
 from ..distribution.wrapup import InvalidDisposition, NotInWrapUp
 from ..routing.errors import UnknownAgent
 from ..store.errors import AgentExists, InvalidAgent, NoSuchAgent
@@ -28,15 +28,17 @@ async def add_agent(request: web.Request) -> web.Response:
     body = await json_body(request)
     services = request.app[SERVICES]
     name, password = body.get("name"), body.get("password")
-    skills = body.get("skills", {})
+    skills, team = body.get("skills", {}), body.get("team")
     if not isinstance(name, str) or not isinstance(password, str):
         raise bad_request("name and password are required strings")
     if not isinstance(skills, dict):
         raise bad_request("skills must be an object of skill name -> level")
+    if team is not None and not isinstance(team, str):
+        raise bad_request("team must be a string or null", {"team": team})
     try:
         agent = await services.store.agents.add(
             name, password, skills, services.settings.sip.domain,
-            display_name=body.get("display_name"),
+            display_name=body.get("display_name"), team=team,
         )
     except AgentExists as exc:
         raise ApiError(409, "agent-exists", f"agent {name!r} already exists") from exc
@@ -53,6 +55,47 @@ async def get_agent(request: web.Request) -> web.Response:
         agent = await request.app[SERVICES].store.agents.get(name)
     except NoSuchAgent as exc:
         raise not_found("no-such-agent", f"no agent {name!r}") from exc
+    return web.json_response(agent.to_dict())
+
+
+_EDITABLE = ("skills", "team", "display_name")
+
+
+@routes.patch("/agents/{name}")
+@allow("supervisor")
+async def update_agent(request: web.Request) -> web.Response:
+    """Change an agent's skills, team or display name; routing uses new skills at once."""
+    name = request.match_info["name"]
+    body = await json_body(request)
+    unknown = sorted(set(body) - set(_EDITABLE))
+    if unknown or not body:
+        raise bad_request(f"give one or more of {', '.join(_EDITABLE)}",
+                          {"unknown": unknown} if unknown else None)
+    skills, display_name = body.get("skills"), body.get("display_name")
+    if "skills" in body and not isinstance(skills, dict):
+        raise bad_request("skills must be an object of skill name -> level")
+    if "team" in body and body["team"] is not None and not isinstance(body["team"], str):
+        raise bad_request("team must be a string or null", {"team": body["team"]})
+    if "display_name" in body and not isinstance(display_name, str):
+        raise bad_request("display_name must be a string")
+    services = request.app[SERVICES]
+    distribution = services.distribution
+    try:
+        await services.store.agents.get(name)
+        if skills is not None and distribution is not None:
+            distribution.check_skills_change(name)
+        changes = {"team": body["team"]} if "team" in body else {}
+        agent = await services.store.agents.update(name, skills=skills,
+                                                   display_name=display_name, **changes)
+    except NoSuchAgent as exc:
+        raise not_found("no-such-agent", f"no agent {name!r}") from exc
+    except InvalidAgent as exc:
+        raise bad_request(str(exc)) from exc
+    except AgentBusy as exc:
+        raise ApiError(409, "agent-busy", f"agent {name!r} holds work; change the skills "
+                       "once they are free") from exc
+    if distribution is not None:
+        distribution.agent_updated(agent.name, agent.skills, agent.team)
     return web.json_response(agent.to_dict())
 
 

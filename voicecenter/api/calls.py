@@ -5,7 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..distribution.connect import AgentNotAvailable, NotConnected, OfferFailed
+from ..distribution.dialplan import DestinationNotAllowed, DialPlan
 from ..distribution.service import DistributionService
+from ..distribution.transfer_targets import NoSuchQueue, transfer_outside, transfer_to_queue
+from ..flows.context import CallEnded
+from ..media.worker_link import CommandFailed, WorkerUnavailable
 from ..routing.errors import UnknownAgent
 from ..store.errors import NoSuchCall
 from .auth import allow
@@ -69,23 +73,77 @@ async def hold_stop(request: web.Request) -> web.Response:
     return web.json_response({"call_id": call_id, "held": False})
 
 
+_TARGETS = ("to", "queue", "uri", "number")
+
+
 @routes.post("/calls/{call_id}/transfer")
 @allow("supervisor", "agent", own_call=True)
 async def transfer(request: web.Request) -> web.Response:
-    """Blind transfer to another agent: the caller is theirs once they answer."""
+    """Blind transfer to an agent (`to`), a queue (`queue`) or an outside destination the
+    dial plan allows (`uri` or `number`); exactly one of them."""
     distribution, call_id = _conversation_action(request)
     body = await json_body(request)
-    agent = body.get("to")
-    if not isinstance(agent, str) or not agent:
-        raise bad_request("to must name the agent to transfer to")
+    named = [key for key in _TARGETS if key in body]
+    unknown = sorted(set(body) - set(_TARGETS))
+    if len(named) != 1 or unknown:
+        raise bad_request("give exactly one target: to (an agent), queue, uri or number",
+                          {"targets": named, **({"unknown": unknown} if unknown else {})})
+    kind = named[0]
+    target = body[kind]
+    if not isinstance(target, str) or not target.strip() or len(target) > 256:
+        raise bad_request(f"{kind} must be a non-empty string", {kind: target})
     try:
-        await distribution.blind_transfer(call_id, agent)
+        if kind == "to":
+            await distribution.blind_transfer(call_id, target)
+            return web.json_response({"call_id": call_id, "kind": "agent", "agent": target})
+        if kind == "queue":
+            return await _to_queue(request, distribution, call_id, target)
+        return await _to_outside(request, distribution, call_id, target)
     except NotConnected as exc:
         raise ApiError(409, "not-connected", f"call {call_id} is not with an agent") from exc
     except UnknownAgent as exc:
-        raise not_found("no-such-agent", f"no agent {agent!r}") from exc
+        raise not_found("no-such-agent", f"no agent {target!r}") from exc
     except AgentNotAvailable as exc:
-        raise ApiError(409, "agent-not-available", f"agent {agent!r} is not available") from exc
+        raise ApiError(409, "agent-not-available", f"agent {target!r} is not available") from exc
     except OfferFailed as exc:
         raise ApiError(409, "transfer-failed", str(exc)) from exc
-    return web.json_response({"call_id": call_id, "agent": agent})
+    except CallEnded as exc:
+        raise ApiError(409, "not-connected", str(exc)) from exc
+    except (CommandFailed, WorkerUnavailable) as exc:
+        raise ApiError(503, "worker-unavailable", str(exc)) from exc
+
+
+async def _to_queue(request: web.Request, distribution: DistributionService, call_id: str,
+                    queue: str) -> web.Response:
+    runtime = request.app[SERVICES].voice.runtime
+    if runtime is None:
+        raise ApiError(503, "flows-unavailable", "flows are not running")
+    try:
+        target = await transfer_to_queue(distribution, runtime, call_id, queue)
+    except NoSuchQueue as exc:
+        raise not_found("no-such-queue", f"no flow has a queue {queue!r}") from exc
+    return web.json_response({"call_id": call_id, "kind": "queue", "queue": queue,
+                              "skills": list(target.skills), "flow": target.flow.name})
+
+
+async def _to_outside(request: web.Request, distribution: DistributionService, call_id: str,
+                      destination: str) -> web.Response:
+    services = request.app[SERVICES]
+    settings = services.settings
+    plan = DialPlan.from_patterns(settings.dialplan.allow,
+                                  settings.dialplan.trunk or distribution.edge)
+    conversation = distribution.conversation(call_id)  # 409 before anything else
+    # An entry point's number is dialed at the caller's own worker: the edge sends
+    # workers' calls to registered agents only.
+    pool = services.pool
+    worker = pool.targets()[conversation.caller.link.worker_id] if pool is not None else None
+    flows = ({number: f"{worker.host}:{worker.port}" for number in settings.entry_points}
+             if worker is not None else {})
+    try:
+        leg = await transfer_outside(distribution, plan, call_id, destination, flows)
+    except DestinationNotAllowed as exc:
+        raise ApiError(403, "destination-not-allowed",
+                       f"the dial plan does not allow calling {destination!r}",
+                       {"to": destination}) from exc
+    return web.json_response({"call_id": call_id, "kind": "external", "to": destination,
+                              "leg": leg.call_id})

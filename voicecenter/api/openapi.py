@@ -199,6 +199,14 @@ DOCUMENT: dict[str, Any] = {
                     "responses": {"200": _response("Agent",
                                                    {"$ref": "#/components/schemas/Agent"}),
                                   **_errors(404)}},
+            "patch": {"summary": "Change an agent's skills, team or display name",
+                      "parameters": [{"name": "name", "in": "path", "required": True,
+                                      "schema": {"type": "string"}}],
+                      "requestBody": {"required": True, "content": {"application/json": {
+                          "schema": {"$ref": "#/components/schemas/AgentChanges"}}}},
+                      "responses": {"200": _response("Agent",
+                                                     {"$ref": "#/components/schemas/Agent"}),
+                                    **_errors(400, 404, 409)}},
             "delete": {"summary": "Delete an agent (its softphone can no longer register)",
                        "parameters": [{"name": "name", "in": "path", "required": True,
                                        "schema": {"type": "string"}}],
@@ -232,12 +240,26 @@ DOCUMENT: dict[str, Any] = {
             "summary": "Resume a held call", "parameters": [_CALL],
             "responses": {"200": _response("Resumed"), **_errors(409)}}},
         "/calls/{call_id}/transfer": {"post": {
-            "summary": "Blind transfer to another agent",
+            "summary": "Blind transfer to an agent, a queue or an allowed external destination",
+            "description": "Exactly one target. The first agent is freed (or goes to "
+                           "wrap-up) once the transfer is done.",
             "parameters": [_CALL],
             "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"type": "object", "required": ["to"],
-                           "properties": {"to": {"type": "string"}}}}}},
-            "responses": {"200": _response("Transferred"), **_errors(400, 404, 409)}}},
+                "schema": {"oneOf": [
+                    {"type": "object", "required": ["to"], "additionalProperties": False,
+                     "properties": {"to": {"type": "string", "description": "agent name"}}},
+                    {"type": "object", "required": ["queue"], "additionalProperties": False,
+                     "properties": {"queue": {
+                         "type": "string", "description": "a queue named by a flow's "
+                         "queue node; the caller waits there with music and announcements"}}},
+                    {"type": "object", "required": ["uri"], "additionalProperties": False,
+                     "properties": {"uri": {"type": "string",
+                                            "description": "sip: URI the dial plan allows"}}},
+                    {"type": "object", "required": ["number"], "additionalProperties": False,
+                     "properties": {"number": {"type": "string",
+                                               "description": "number the dial plan allows"}}},
+                ]}}}},
+            "responses": {"200": _response("Transferred"), **_errors(400, 403, 404, 409)}}},
         **_CALL_CONTROL,
         **_OMNICHANNEL,
         **_PAGE_EVENTS,
@@ -329,10 +351,17 @@ DOCUMENT: dict[str, Any] = {
         "Agent": {"type": "object", "properties": {
             "name": {"type": "string"}, "display_name": {"type": "string"},
             "skills": {"type": "object", "additionalProperties": {"type": "integer"}},
-            "sip_username": {"type": ["string", "null"]}}},
+            "sip_username": {"type": ["string", "null"]},
+            "team": {"type": ["string", "null"]}}},
         "NewAgent": {"type": "object", "required": ["name", "password"], "properties": {
             "name": {"type": "string"}, "password": {"type": "string"},
             "display_name": {"type": "string"},
-            "skills": {"type": "object", "additionalProperties": {"type": "integer"}}}},
+            "skills": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "team": {"type": ["string", "null"]}}},
+        "AgentChanges": {"type": "object", "minProperties": 1,
+                         "additionalProperties": False, "properties": {
+            "display_name": {"type": "string"},
+            "skills": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "team": {"type": ["string", "null"], "description": "null: no team"}}},
     }},
 }

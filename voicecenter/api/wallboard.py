@@ -82,12 +82,15 @@ async def wallboard(request: web.Request) -> web.Response:
         if agent is None:  # added since start and never logged on: routing adds it then
             agents.append({"name": name, "display_name": record.display_name if record else name,
                            "skills": dict(record.skills) if record else {},
+                           "team": record.team if record else None,
                            "state": "offline", "reason": None, "in_state_s": None,
                            "load": {}, "call": None})
             continue
         agents.append({
             "name": name, "display_name": record.display_name if record is not None else name,
-            "skills": dict(agent.skills), "state": str(agent.state), "reason": agent.reason,
+            "skills": dict(agent.skills),
+            "team": record.team if record is not None else agent.team,
+            "state": str(agent.state), "reason": agent.reason,
             "in_state_s": round(now - agent.state_since, 1),
             "load": {str(channel): n for channel, n in agent.load.items() if n},
             "call": calls.get(name),

@@ -70,6 +70,7 @@ WALLBOARD_PATHS: dict[str, Any] = {
             "queues": {"type": "array", "items": {"$ref": "#/components/schemas/Queue"}},
             "agents": {"type": "array", "items": {"type": "object", "properties": {
                 "name": {"type": "string"}, "state": {"type": "string"},
+                "team": {"type": ["string", "null"], "description": "group rows by it"},
                 "reason": {"type": ["string", "null"]}, "in_state_s": {"type": "number"},
                 "call": {"type": ["object", "null"]}}}},
             "service_level_s": {"type": "number"},

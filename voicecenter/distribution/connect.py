@@ -78,6 +78,12 @@ class Conversation:
     router_id: str | None = None
     # Set once the conversation is over and its agent released (callbacks wait on it).
     over: asyncio.Event = field(default_factory=asyncio.Event)
+    # Blind transfer to an outside destination: `leg` is that destination's call and
+    # `agent` the agent who transferred it (already freed); no agent is on it any more.
+    outside: str | None = None
+    # Blind transfer to a queue: the caller goes on waiting (its call is not hung up)
+    # once the agent's leg is gone; see transfer_targets.py.
+    requeued: bool = False
 
     @property
     def interaction(self) -> str:
@@ -125,14 +131,24 @@ async def record_leg(conversation: Conversation, session: CallSession, directory
     """Record what one leg says into its own WAV (merged to stereo at the end)."""
     name = conversation.caller.interaction_id or conversation.caller.call_id
     path = directory / f"{name}-{session.call_id}-{side}.wav"
+    if path.exists():  # a caller transferred to a queue is recorded again when answered
+        path = _unused(path)
     try:
         await session.record(path)
     except (CallEnded, CommandFailed) as exc:
         log.warning("call=%s recording %s side failed: %s", session.call_id, side, exc)
         return
-    agent = conversation.agent if side == "agent" else None
+    agent = conversation.agent if side == "agent" and conversation.outside is None else None
     started = asyncio.get_running_loop().time()
     conversation.recordings.append(SideRecording(side, agent, path, started))
+
+
+def _unused(path: Path) -> Path:
+    """`path` with the first -N suffix not taken yet."""
+    n = 2
+    while (candidate := path.with_name(f"{path.stem}-{n}{path.suffix}")).exists():
+        n += 1
+    return candidate
 
 
 async def record_sides(conversation: Conversation, directory: Path) -> None:

@@ -70,6 +70,10 @@ class Waiter:
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
+class AgentBusy(Exception):
+    """The agent holds work, so routing cannot take new skills for them now (409)."""
+
+
 class DistributionService:
     def __init__(self, store: Store, voice: VoiceService, edge: str, recordings: Path,
                  config: RouterConfig | None = None, ring_timeout_s: float = 20.0,
@@ -118,7 +122,7 @@ class DistributionService:
     # -- lifecycle --------------------------------------------------------
     async def start(self) -> None:
         for record in await self.store.agents.list():
-            self.router.add_agent(self._agent(record.name, record.skills))
+            self.router.add_agent(self._agent(record.name, record.skills, record.team))
         self.state_events = AgentStateEvents(self.store)
         self.router.on_state_change = self.state_events.changed
         self.state_events.start()
@@ -150,13 +154,41 @@ class DistributionService:
             return self.router.agent(name)
         except UnknownAgent:
             record = await self.store.agents.get(name)  # NoSuchAgent for strangers
-            return self.router.add_agent(self._agent(record.name, record.skills))
+            return self.router.add_agent(self._agent(record.name, record.skills, record.team))
 
-    def _agent(self, name: str, skills: dict[str, int]) -> Agent:
+    def _agent(self, name: str, skills: dict[str, int], team: str | None = None) -> Agent:
         if self.agent_capacity is None:
-            return Agent(id=name, skills=skills)
-        return Agent(id=name, skills=skills,
+            return Agent(id=name, skills=skills, team=team)
+        return Agent(id=name, skills=skills, team=team,
                      capacity={Channel(c): n for c, n in self.agent_capacity.items()})
+
+    def check_skills_change(self, name: str) -> None:
+        """AgentBusy when routing holds work for the agent (its indexes key on skills)."""
+        with contextlib.suppress(UnknownAgent):
+            agent = self.router.agent(name)
+            if agent.total_load() or agent.state in (AgentState.RESERVED, AgentState.BUSY):
+                raise AgentBusy(name)
+
+    def agent_updated(self, name: str, skills: dict[str, int], team: str | None) -> None:
+        """The store changed the agent: routing takes the new team and skills.
+
+        Skills feed the router's free-agent indexes, so a changed agent leaves the
+        router and comes back in the state it had (check_skills_change ran first).
+        """
+        try:
+            agent = self.router.agent(name)
+        except UnknownAgent:
+            return  # joins with the stored values when first seen (ensure_agent)
+        agent.team = team
+        if dict(agent.skills) == skills or agent.total_load():
+            return
+        now = self.now()
+        state, reason = agent.state, agent.reason
+        self.router.remove_agent(name, now)
+        self.router.add_agent(self._agent(name, skills, team))
+        if state is not AgentState.OFFLINE:
+            self.router.set_agent_state(name, state, now, reason)
+        self.wake.set()
 
     def agent_view(self, name: str) -> dict[str, Any]:
         agent = self.router.agent(name)
@@ -281,11 +313,15 @@ class DistributionService:
                 if caller.ended.is_set() or handover is None or not await handover():
                     break
         await stop_recordings(conversation)
-        for session in (caller, leg):
+        # A caller transferred to a queue stays on the line, waiting again.
+        for session in (leg,) if conversation.requeued else (caller, leg):
             with contextlib.suppress(Exception):
                 await session.hangup()
-        self.conversations.pop(caller.call_id, None)
+        if self.conversations.get(caller.call_id) is conversation:
+            del self.conversations[caller.call_id]
         self.figures.ended(conversation.interaction)
+        if conversation.outside is not None:
+            return  # the transferring agent was freed when the outside party answered
         now = self.now()
         if conversation.routed:
             self.router.agent_released(conversation.agent, conversation.interaction, now,
@@ -306,6 +342,10 @@ class DistributionService:
         if not callers or not agents:
             return
         target = callers[0].path.with_name(f"{conversation.caller.call_id}.wav")
+        n = 2
+        while target.exists():  # a caller transferred to a queue has one file per agent
+            target = callers[0].path.with_name(f"{conversation.caller.call_id}-{n}.wav")
+            n += 1
         await asyncio.sleep(0.3)  # the worker closes the files when the calls end
         start = callers[0].started
         right = [(r.path, r.started - start) for r in agents]
@@ -326,7 +366,8 @@ class DistributionService:
         await conversation.caller.record_event("recording.completed", {
             "path": str(target), "channels": {"left": "caller", "right": "agent"},
             "compressed": str(compressed) if compressed else None,
-            "agents": list(dict.fromkeys(r.agent for r in agents)),
+            "agents": [a for a in dict.fromkeys(r.agent for r in agents) if a is not None],
+            **({"outside": conversation.outside} if conversation.outside else {}),
             "paused": [{"start": round(s or 0.0, 2), "end": None if e is None else round(e, 2)}
                        for s, e in conversation.paused]})
         if self.transcription is not None:
@@ -388,7 +429,7 @@ class DistributionService:
         self.router.set_agent_state(agent, AgentState.BUSY, self.now())
         caller = conversation.caller
         await caller.record_event("call.transfer_started", {"from": conversation.agent,
-                                                             "to": agent, "kind": "blind",
+                                                             "to": agent, "kind": "agent",
                                                              "by": by})
         try:
             leg = await dial_agent(self.voice, caller, agent, self.edge, self.ring_timeout_s)
@@ -416,7 +457,8 @@ class DistributionService:
         with contextlib.suppress(Exception):
             await old.hangup()
         await caller.record_event("call.transferred", {"from": first_agent, "to": agent,
-                                                       "leg": leg.call_id, "by": by})
+                                                       "kind": "agent", "leg": leg.call_id,
+                                                       "by": by})
 
     async def _overflow(self, decision: Overflow) -> None:
         waiter = self.waiters.get(decision.interaction_id)

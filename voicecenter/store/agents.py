@@ -28,7 +28,16 @@ if TYPE_CHECKING:
 
 # Also a SIP user part and an MQTT topic level: no '@', ':', '/', '+', '#', spaces.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# A team is shown on the wallboard and grouped by: a short label, spaces allowed inside.
+TEAM_PATTERN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,62}[A-Za-z0-9._-])?")
 MAX_SKILL_LEVEL = 10
+
+
+class _Unset:
+    """No change asked for (None means "no team", so it cannot mean "leave it")."""
+
+
+UNSET = _Unset()
 
 
 def sip_ha1(username: str, realm: str, password: str) -> str:
@@ -54,11 +63,13 @@ class AgentRepository:
         *,
         display_name: str | None = None,
         domain: str | None = None,
+        team: str | None = None,
     ) -> AgentRecord:
         """Create an agent and its SIP account; raises AgentExists or InvalidAgent."""
         _check_name(name)
         _check_password(password)
         skills = _check_skills(skills)
+        team = check_team(team)
         domain = domain or realm
         async with self._store.write() as session:
             taken = await session.scalar(select(Agent.id).where(Agent.name == name))
@@ -68,7 +79,8 @@ class AgentRepository:
             if taken is not None:
                 raise AgentExists(name)
             agent = Agent(
-                name=name, display_name=display_name or name, skills=skills, created_at=utcnow()
+                name=name, display_name=display_name or name, skills=skills, created_at=utcnow(),
+                team=team,
             )
             session.add(agent)
             await session.flush()
@@ -126,6 +138,36 @@ class AgentRepository:
             self._publish(session, "agent.updated", record)
             return record
 
+    async def update(
+        self,
+        name: str,
+        *,
+        skills: dict[str, int] | None = None,
+        team: str | _Unset | None = UNSET,
+        display_name: str | None = None,
+    ) -> AgentRecord:
+        """Change what is given (skills, team, display name); the rest stays.
+
+        ``team=None`` takes the agent out of any team. Raises NoSuchAgent or InvalidAgent
+        (before anything is written).
+        """
+        checked = _check_skills(skills) if skills is not None else None
+        new_team = check_team(team) if not isinstance(team, _Unset) else None
+        if display_name is not None and not 1 <= len(display_name.strip()) <= 128:
+            raise InvalidAgent("display_name must be 1-128 characters")
+        async with self._store.write() as session:
+            agent, account = await _load(session, name)
+            if checked is not None:
+                agent.skills = checked
+            if not isinstance(team, _Unset):
+                agent.team = new_team
+            if display_name is not None:
+                agent.display_name = display_name.strip()
+            await session.flush()
+            record = AgentRecord.of(agent, account)
+            self._publish(session, "agent.updated", record)
+            return record
+
     async def check_password(self, name: str, password: str, realm: str) -> bool:
         """Whether ``password`` is the agent's (for logins to the web pages)."""
         async with self._store.read() as session:
@@ -156,7 +198,7 @@ class AgentRepository:
         topic = topic_for(self._store.topic_prefix, kind, agent=record.name)
         data = {
             "name": record.name, "display_name": record.display_name,
-            "skills": record.skills, **extra,
+            "skills": record.skills, "team": record.team, **extra,
         }
         now = utcnow()
         enqueue(session, topic, {
@@ -179,6 +221,18 @@ def _check_name(name: str) -> None:
             f"agent name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
+
+
+def check_team(team: str | None) -> str | None:
+    """The team name as stored (None: no team), or InvalidAgent."""
+    if team is None:
+        return None
+    if not isinstance(team, str) or not TEAM_PATTERN.fullmatch(team.strip()):
+        raise InvalidAgent(
+            f"team {team!r}: use 1-64 letters, digits, spaces, '.', '_' or '-', "
+            "starting and ending with a letter, digit, '.', '_' or '-'"
+        )
+    return team.strip()
 
 
 def _check_password(password: str) -> None:

@@ -131,6 +131,8 @@ class Agent(Base):
     display_name: Mapped[str] = mapped_column(String(128))
     skills: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The team the agent belongs to (supervisors group agents by it); None: no team.
+    team: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
 
 
 class SipAccount(Base):

@@ -121,6 +121,7 @@ class AgentRecord(_Record):
     created_at: datetime
     sip_username: str | None
     sip_domain: str | None
+    team: str | None = None
 
     @classmethod
     def of(cls, row: models.Agent, account: models.SipAccount | None) -> AgentRecord:
@@ -132,6 +133,7 @@ class AgentRecord(_Record):
             created_at=row.created_at,
             sip_username=account.username if account else None,
             sip_domain=account.domain if account else None,
+            team=row.team,
         )
 
 
