@@ -174,6 +174,7 @@ class PageFeed:
         self.commit_lag = LatencySamples()
         self._woken_at = 0.0
         self._wake = asyncio.Event()
+        self._joined = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lag_task: asyncio.Task[None] | None = None
 
@@ -230,6 +231,15 @@ class PageFeed:
             self._woken_at = 0.0
             self.ingest(rows, time.time())
             if len(rows) >= self.batch_size:
+                continue
+            if not self.pages:
+                # Nobody to tell: read once a second in big batches (the
+                # audience tracking still sees every event in order) rather
+                # than a query per commit, which costs a busy server CPU.
+                self._joined.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.poll_interval):
+                        await self._joined.wait()
                 continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_interval):
@@ -325,6 +335,7 @@ class PageFeed:
         happen between two events, so the page gets each event exactly once.
         """
         subscriber = PageSubscriber(viewer, self.queue_limit)
+        self._joined.set()
         if viewer.staff:
             self.staff.add(subscriber)
         elif viewer.role == "agent" and viewer.agent:
