@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ class Page:
     async def _read(self) -> None:
         async for msg in self.ws:
             if msg.type == aiohttp.WSMsgType.TEXT:
-                self.frames.append(msg.json())
+                # One frame per line: frames that queued up share a message.
+                self.frames.extend(json.loads(line) for line in msg.data.split("\n"))
 
     @property
     def events(self) -> list[dict[str, Any]]:

@@ -53,10 +53,14 @@ export function connectEvents({ onEvent = () => {}, onStatus = () => {}, onReset
     let greeted = false;
     const ws = new WebSocket(url(found.token));
     socket = ws;
+    // A message holds one frame per line (what queued up while the socket was busy).
     ws.onmessage = (message) => {
       heardAt = Date.now();
+      for (const line of String(message.data).split("\n")) handle(line);
+    };
+    const handle = (line) => {
       let frame;
-      try { frame = JSON.parse(message.data); } catch (_) { return; }
+      try { frame = JSON.parse(line); } catch (_) { return; }
       if (frame.type === "hello") {
         greeted = true;
         failures = 0;
