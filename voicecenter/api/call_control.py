@@ -12,14 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ..distribution.connect import AgentNotAvailable, NotConnected, OfferFailed
-from ..distribution.control import MODES, CallControl, ControlConflict
+from ..distribution.control import MODES, CallControl
 from ..distribution.dialplan import DestinationNotAllowed, DialPlan
 from ..distribution.outbound import NoWorker, click_to_call
-from ..media.worker_link import CommandFailed, WorkerUnavailable
-from ..routing.errors import UnknownAgent
 from .auth import allow
-from .errors import ApiError, bad_request, json_body, not_found
+from .call_outcomes import carry_out
+from .errors import ApiError, bad_request, json_body
 from .keys import SERVICES
 
 routes = web.RouteTableDef()
@@ -39,25 +37,6 @@ def _control(request: web.Request) -> CallControl:
     return control
 
 
-async def _run(action: Callable[[], Awaitable[Any]], call_id: str, agent: str = "") -> Any:
-    """One place mapping call-control outcomes to the API's stable error ids."""
-    try:
-        return await action()
-    except NotConnected as exc:
-        raise ApiError(409, "not-connected", f"call {call_id} is not with an agent") from exc
-    except ControlConflict as exc:
-        raise ApiError(409, exc.error, str(exc)) from exc
-    except UnknownAgent as exc:
-        raise not_found("no-such-agent", f"no agent {agent!r}") from exc
-    except AgentNotAvailable as exc:
-        raise ApiError(409, "agent-not-available", f"agent {agent!r} is not available") from exc
-    except OfferFailed as exc:
-        raise ApiError(409, "not-answered", str(exc)) from exc
-    except (CommandFailed, WorkerUnavailable) as exc:
-        raise ApiError(503, "worker-unavailable", f"the call's media worker failed: {exc}") \
-            from exc
-
-
 async def _agent_field(request: web.Request, key: str) -> str:
     body = await json_body(request)
     value = body.get(key)
@@ -72,7 +51,7 @@ async def transfer_attended(request: web.Request) -> web.Response:
     """Consult `to` with the caller on hold; then /transfer/complete or /transfer/cancel."""
     control, call_id = _control(request), request.match_info["call_id"]
     agent = await _agent_field(request, "to")
-    leg = await _run(lambda: control.consult(call_id, agent), call_id, agent)
+    leg = await carry_out(lambda: control.consult(call_id, agent), call_id, agent)
     return web.json_response({"call_id": call_id, "consulting": agent, "leg": leg})
 
 
@@ -80,7 +59,7 @@ async def transfer_attended(request: web.Request) -> web.Response:
 @allow("supervisor", "agent", own_call=True)
 async def transfer_complete(request: web.Request) -> web.Response:
     control, call_id = _control(request), request.match_info["call_id"]
-    agent = await _run(lambda: control.complete_transfer(call_id), call_id)
+    agent = await carry_out(lambda: control.complete_transfer(call_id), call_id)
     return web.json_response({"call_id": call_id, "agent": agent})
 
 
@@ -88,7 +67,7 @@ async def transfer_complete(request: web.Request) -> web.Response:
 @allow("supervisor", "agent", own_call=True)
 async def transfer_cancel(request: web.Request) -> web.Response:
     control, call_id = _control(request), request.match_info["call_id"]
-    await _run(lambda: control.cancel_transfer(call_id), call_id)
+    await carry_out(lambda: control.cancel_transfer(call_id), call_id)
     return web.json_response(control.view(call_id))
 
 
@@ -97,7 +76,7 @@ async def transfer_cancel(request: web.Request) -> web.Response:
 async def conference(request: web.Request) -> web.Response:
     control, call_id = _control(request), request.match_info["call_id"]
     agent = await _agent_field(request, "with")
-    leg = await _run(lambda: control.conference(call_id, agent), call_id, agent)
+    leg = await carry_out(lambda: control.conference(call_id, agent), call_id, agent)
     return web.json_response({"call_id": call_id, "with": agent, "leg": leg})
 
 
@@ -112,7 +91,7 @@ async def supervise(request: web.Request) -> web.Response:
         raise bad_request("supervisor must name an agent")
     if mode not in MODES:
         raise bad_request(f"mode must be one of {', '.join(MODES)}", {"mode": mode})
-    leg = await _run(lambda: control.supervise(call_id, supervisor, mode), call_id, supervisor)
+    leg = await carry_out(lambda: control.supervise(call_id, supervisor, mode), call_id, supervisor)
     return web.json_response({"call_id": call_id, "supervisor": supervisor, "mode": mode,
                               "leg": leg})
 
@@ -121,7 +100,7 @@ async def supervise(request: web.Request) -> web.Response:
 @allow("supervisor")
 async def supervise_stop(request: web.Request) -> web.Response:
     control, call_id = _control(request), request.match_info["call_id"]
-    await _run(lambda: control.stop_supervising(call_id), call_id)
+    await carry_out(lambda: control.stop_supervising(call_id), call_id)
     return web.json_response({"call_id": call_id})
 
 
@@ -129,7 +108,7 @@ async def supervise_stop(request: web.Request) -> web.Response:
 @allow("supervisor", "agent", own_call=True)
 async def record_pause(request: web.Request) -> web.Response:
     control, call_id = _control(request), request.match_info["call_id"]
-    offset = await _run(lambda: control.pause_recording(call_id), call_id)
+    offset = await carry_out(lambda: control.pause_recording(call_id), call_id)
     return web.json_response({"call_id": call_id, "paused_at": round(offset, 2)})
 
 
@@ -137,7 +116,7 @@ async def record_pause(request: web.Request) -> web.Response:
 @allow("supervisor", "agent", own_call=True)
 async def record_resume(request: web.Request) -> web.Response:
     control, call_id = _control(request), request.match_info["call_id"]
-    start, end = await _run(lambda: control.resume_recording(call_id), call_id)
+    start, end = await carry_out(lambda: control.resume_recording(call_id), call_id)
     return web.json_response({"call_id": call_id, "paused": {"start": start, "end": end}})
 
 
@@ -145,7 +124,7 @@ async def record_resume(request: web.Request) -> web.Response:
 @allow("supervisor", "agent", own_call=True)
 async def control_view(request: web.Request) -> web.Response:
     control, call_id = _control(request), request.match_info["call_id"]
-    return web.json_response(await _run(_async(lambda: control.view(call_id)), call_id))
+    return web.json_response(await carry_out(_async(lambda: control.view(call_id)), call_id))
 
 
 @routes.post("/agents/{name}/calls")
@@ -170,7 +149,7 @@ async def agent_call(request: web.Request) -> web.Response:
     flows = ({number: f"{roomy[0].host}:{roomy[0].port}"
               for number in settings.entry_points} if roomy else {})
     try:
-        conversation = await _run(
+        conversation = await carry_out(
             lambda: click_to_call(control.distribution, links, plan, agent, destination, flows),
             "-", agent)
     except DestinationNotAllowed as exc:

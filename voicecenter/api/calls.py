@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..distribution.connect import AgentNotAvailable, NotConnected, OfferFailed
 from ..distribution.dialplan import DestinationNotAllowed, DialPlan
 from ..distribution.service import DistributionService
 from ..distribution.transfer_targets import NoSuchQueue, transfer_outside, transfer_to_queue
-from ..flows.context import CallEnded
-from ..media.worker_link import CommandFailed, WorkerUnavailable
-from ..routing.errors import UnknownAgent
 from ..store.errors import NoSuchCall
 from .auth import allow
+from .call_outcomes import carry_out
 from .errors import ApiError, bad_request, json_body, not_found
 from .keys import SERVICES
 
@@ -55,10 +52,7 @@ def _conversation_action(request: web.Request) -> tuple[DistributionService, str
 async def hold_start(request: web.Request) -> web.Response:
     distribution, call_id = _conversation_action(request)
     music = request.app[SERVICES].settings.paths.sounds / "moh.wav"
-    try:
-        await distribution.hold(call_id, music)
-    except NotConnected as exc:
-        raise ApiError(409, "not-connected", f"call {call_id} is not with an agent") from exc
+    await carry_out(lambda: distribution.hold(call_id, music), call_id)
     return web.json_response({"call_id": call_id, "held": True})
 
 
@@ -66,10 +60,7 @@ async def hold_start(request: web.Request) -> web.Response:
 @allow("supervisor", "agent", own_call=True)
 async def hold_stop(request: web.Request) -> web.Response:
     distribution, call_id = _conversation_action(request)
-    try:
-        await distribution.resume(call_id)
-    except NotConnected as exc:
-        raise ApiError(409, "not-connected", f"call {call_id} is not with an agent") from exc
+    await carry_out(lambda: distribution.resume(call_id), call_id)
     return web.json_response({"call_id": call_id, "held": False})
 
 
@@ -92,25 +83,16 @@ async def transfer(request: web.Request) -> web.Response:
     target = body[kind]
     if not isinstance(target, str) or not target.strip() or len(target) > 256:
         raise bad_request(f"{kind} must be a non-empty string", {kind: target})
-    try:
+
+    async def carry() -> web.Response:
         if kind == "to":
             await distribution.blind_transfer(call_id, target)
             return web.json_response({"call_id": call_id, "kind": "agent", "agent": target})
         if kind == "queue":
             return await _to_queue(request, distribution, call_id, target)
         return await _to_outside(request, distribution, call_id, target)
-    except NotConnected as exc:
-        raise ApiError(409, "not-connected", f"call {call_id} is not with an agent") from exc
-    except UnknownAgent as exc:
-        raise not_found("no-such-agent", f"no agent {target!r}") from exc
-    except AgentNotAvailable as exc:
-        raise ApiError(409, "agent-not-available", f"agent {target!r} is not available") from exc
-    except OfferFailed as exc:
-        raise ApiError(409, "transfer-failed", str(exc)) from exc
-    except CallEnded as exc:
-        raise ApiError(409, "not-connected", str(exc)) from exc
-    except (CommandFailed, WorkerUnavailable) as exc:
-        raise ApiError(503, "worker-unavailable", str(exc)) from exc
+
+    return await carry_out(carry, call_id, target, not_answered="transfer-failed")
 
 
 async def _to_queue(request: web.Request, distribution: DistributionService, call_id: str,

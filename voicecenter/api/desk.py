@@ -21,6 +21,7 @@ from ..media.worker_link import CommandFailed, WorkerUnavailable
 from ..routing.errors import UnknownAgent
 from ..store.errors import NoSuchAgent, NoSuchInteraction
 from .auth import allow, current_user
+from .call_outcomes import worker_failed
 from .chat import agent_socket
 from .errors import ApiError, not_found
 from .keys import SERVICES
@@ -127,8 +128,7 @@ async def reject_offer(request: web.Request) -> web.Response:
         raise ApiError(404, "no-such-offer",
                        f"no call is ringing for {name!r} with id {ident!r}") from exc
     except (CommandFailed, WorkerUnavailable) as exc:
-        raise ApiError(503, "worker-unavailable", f"the call's media worker failed: {exc}") \
-            from exc
+        raise worker_failed(exc) from exc
     return web.json_response({"interaction": offer.interaction, "call_id": offer.call_id,
                               "agent": name, "rejected": True})
 
